@@ -1,0 +1,3 @@
+module github.com/portpath/portpath
+
+go 1.26
