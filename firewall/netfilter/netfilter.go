@@ -471,3 +471,61 @@ func CanonicalIPTablesReject(f Family, name string) (canon string, ok bool) {
 	canon, ok = iptablesRejects[name]
 	return canon, ok
 }
+
+// Tri is a three-valued match result.
+type Tri int8
+
+const (
+	No Tri = iota
+	Yes
+	// Maybe: the match depends on something the simulation cannot know; the walker forks on it.
+	Maybe
+)
+
+// TriOf turns a bool into Yes or No.
+func TriOf(b bool) Tri {
+	if b {
+		return Yes
+	}
+	return No
+}
+
+// Not negates Yes and No; Maybe stays Maybe.
+func (t Tri) Not() Tri {
+	switch t {
+	case Yes:
+		return No
+	case No:
+		return Yes
+	}
+	return Maybe
+}
+
+// internalIfaces are interface name prefixes that traffic from an outside client never
+// arrives on: loopback, container bridges and veths, CNI and VPN-less overlay devices.
+var internalIfaces = []string{"lo", "docker", "br-", "veth", "cni", "cali", "flannel", "kube-", "virbr", "podman", "cilium_", "weave", "vxlan.calico", "tunl"}
+
+// InIface matches the arrival interface against an iptables (`eth+`) or nft (`eth*`) pattern.
+// When the interface is unknown, a pattern naming an internal device is No (outside clients
+// do not come from there) and any other pattern is Maybe.
+func (e *Eval) InIface(pattern string) Tri {
+	if e.Pkt.InIface != "" {
+		return TriOf(ifaceMatch(pattern, e.Pkt.InIface))
+	}
+	for _, p := range internalIfaces {
+		if ifaceMatch(pattern, p) || strings.HasPrefix(strings.TrimRight(pattern, "+*"), p) {
+			return No
+		}
+	}
+	return Maybe
+}
+
+func ifaceMatch(pattern, name string) bool {
+	if base, ok := strings.CutSuffix(pattern, "+"); ok {
+		return strings.HasPrefix(name, base)
+	}
+	if base, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(name, base)
+	}
+	return pattern == name
+}
