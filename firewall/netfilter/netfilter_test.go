@@ -1,0 +1,230 @@
+package netfilter
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/portpath/portpath/report"
+)
+
+// chain builds a base chain whose walk is fn.
+func chain(name string, hook Hook, prio int, fn func(e *Eval) Result) BaseChain {
+	return BaseChain{Origin: "nftables", Family: "inet", Table: "t", Chain: name, Type: "filter", Hook: hook, Priority: prio, Run: fn}
+}
+
+func verdict(v Verdict, id string) func(*Eval) Result {
+	return func(*Eval) Result { return Result{Verdict: v, Rule: &report.Rule{ID: id, Position: 1}} }
+}
+
+var (
+	dst = netip.MustParseAddr("10.99.0.2")
+	env = &Env{LocalAddrs: []netip.Addr{dst}, IPForward: true}
+)
+
+func pkt() Packet {
+	return Packet{Family: IPv4, Proto: "tcp", Src: netip.MustParseAddr("198.51.100.7"), Dst: dst, DPort: 8282}
+}
+
+func TestSimulateBaseChainOrder(t *testing.T) {
+	tests := []struct {
+		name     string
+		chains   []BaseChain
+		want     Verdict
+		wantRule string
+	}{
+		{"accept then drop: accept ends only its chain", []BaseChain{
+			chain("b", Input, 0, verdict(Drop, "b1")), chain("a", Input, -10, verdict(Accept, "a1")),
+		}, Drop, "b1"},
+		{"drop first is final", []BaseChain{
+			chain("a", Input, -10, verdict(Drop, "a1")), chain("b", Input, 0, verdict(Accept, "b1")),
+		}, Drop, "a1"},
+		{"both accept", []BaseChain{
+			chain("a", Input, -10, verdict(Accept, "a1")), chain("b", Input, 0, verdict(Accept, "b1")),
+		}, Accept, "b1"},
+		{"undecided then accept stays undecided", []BaseChain{
+			chain("a", Input, -10, func(*Eval) Result { return Result{Verdict: Undecided, Reason: "xt"} }),
+			chain("b", Input, 0, verdict(Accept, "b1")),
+		}, Undecided, "b1"},
+		{"undecided then drop is drop", []BaseChain{
+			chain("a", Input, -10, func(*Eval) Result { return Result{Verdict: Undecided, Reason: "xt"} }),
+			chain("b", Input, 0, verdict(Reject, "b1")),
+		}, Reject, "b1"},
+		{"forward chains do not see local traffic", []BaseChain{
+			chain("f", Forward, 0, verdict(Drop, "f1")),
+		}, Accept, ""},
+		{"no chains", nil, Accept, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := Simulate(tt.chains, pkt(), env)
+			if tr.Final != tt.want {
+				t.Fatalf("final = %v; want %v", tr.Final, tt.want)
+			}
+			got := ""
+			if tr.Decider != nil && tr.Decider.Result.Rule != nil {
+				got = tr.Decider.Result.Rule.ID
+			}
+			if got != tt.wantRule {
+				t.Errorf("decider = %q; want %q", got, tt.wantRule)
+			}
+		})
+	}
+}
+
+func TestSimulateDNAT(t *testing.T) {
+	dnat := func(to string, port uint16) BaseChain {
+		c := chain("pre", Prerouting, -100, func(e *Eval) Result {
+			if e.Pkt.DPort != 8080 {
+				return Result{}
+			}
+			return Result{Verdict: Accept, NAT: &NAT{Addr: netip.MustParseAddr(to), Port: port, Text: "dnat to " + to}}
+		})
+		c.Type = "nat"
+		return c
+	}
+	input := chain("in", Input, 0, verdict(Drop, "in1"))
+	fwd := chain("fwd", Forward, 0, func(e *Eval) Result {
+		if e.Pkt.DPort == 80 && e.Pkt.DNATed && e.Pkt.OrigDPort == 8080 {
+			return Result{Verdict: Accept}
+		}
+		return Result{Verdict: Drop}
+	})
+	p := pkt()
+	p.DPort = 8080
+
+	tr := Simulate([]BaseChain{dnat("172.17.0.2", 80), input, fwd}, p, env)
+	if tr.Final != Accept || tr.Path != Forward || tr.Packet.Dst.String() != "172.17.0.2" {
+		t.Errorf("docker-style dnat: final=%v path=%v dst=%v; want accept via forward to 172.17.0.2", tr.Final, tr.Path, tr.Packet.Dst)
+	}
+	tr = Simulate([]BaseChain{dnat("127.0.0.1", 80), fwd}, p, env)
+	if tr.Final != Drop || tr.Decider != nil || tr.Reason == "" {
+		t.Errorf("dnat to loopback: final=%v reason=%q; want a martian drop", tr.Final, tr.Reason)
+	}
+	noFwd := &Env{LocalAddrs: env.LocalAddrs}
+	tr = Simulate([]BaseChain{dnat("172.17.0.2", 80), fwd}, p, noFwd)
+	if tr.Final != Drop || tr.Reason == "" {
+		t.Errorf("dnat without forwarding: final=%v; want drop", tr.Final)
+	}
+	// a second nat chain does not run once the first has mapped the flow
+	tr = Simulate([]BaseChain{dnat("172.17.0.2", 80), dnat("172.17.0.3", 81), fwd}, p, env)
+	if tr.Packet.Dst.String() != "172.17.0.2" {
+		t.Errorf("second nat chain rewrote the flow again: dst %v", tr.Packet.Dst)
+	}
+}
+
+func TestClassesSplitSourceSet(t *testing.T) {
+	lab := report.RangeOf(netip.MustParsePrefix("203.0.113.0/24"))
+	bad := report.SingleAddr(netip.MustParseAddr("203.0.113.66"))
+	c := chain("in", Input, 0, func(e *Eval) Result {
+		if e.SrcIn(bad) {
+			return Result{Verdict: Reject, RejectWith: "tcp reset", Rule: &report.Rule{ID: "r1", Position: 1}}
+		}
+		if e.SrcIn(lab) {
+			return Result{Verdict: Accept, Rule: &report.Rule{ID: "r2", Position: 2}}
+		}
+		return Result{Verdict: Drop, Rule: &report.Rule{ID: "policy", Text: "policy drop"}}
+	})
+	q := Query{Source: netip.MustParsePrefix("0.0.0.0/0"), Dst: dst, Proto: "tcp", Port: 8282}
+	classes := Classes([]BaseChain{c}, q, env)
+	var accepted []string
+	for _, cl := range classes {
+		if cl.Trace.Final == Accept {
+			accepted = append(accepted, cl.Range.String())
+		}
+		if cl.Range.Contains(netip.MustParseAddr("127.0.0.1")) {
+			t.Errorf("loopback sources must be left out for a non-loopback destination: %v", cl.Range)
+		}
+	}
+	want := []string{"203.0.113.0/26, 203.0.113.64/31", "203.0.113.67/32, 203.0.113.68/30, 203.0.113.72/29, 203.0.113.80/28, 203.0.113.96/27, 203.0.113.128/25"}
+	if !slices.Equal(accepted, want) {
+		t.Fatalf("accepted classes = %q; want %q", accepted, want)
+	}
+	st := Step(classes, q, nil)
+	if st.Decision != report.Allow || len(st.AllowedFrom) != 8 {
+		t.Errorf("step = %v allowed_from=%v; want allow with the /24 minus .66", st.Decision, st.AllowedFrom)
+	}
+
+	q.Source = netip.MustParsePrefix("198.51.100.0/24")
+	st = Step(Classes([]BaseChain{c}, q, env), q, func(r *report.Rule, origin string, q Query) []string {
+		return []string{"fix " + r.ID + " " + q.Source.String()}
+	})
+	if st.Decision != report.Drop || st.Symptom != report.Timeout || st.Cause != report.CauseHostFirewallDrop || st.Rule.ID != "policy" {
+		t.Errorf("outside source: %+v; want drop by policy with timeout", st)
+	}
+	if len(st.Fix) != 1 || st.Fix[0] != "fix policy 198.51.100.0/24" {
+		t.Errorf("fix = %q", st.Fix)
+	}
+
+	q.Source = netip.MustParsePrefix("203.0.113.66/32")
+	st = Step(Classes([]BaseChain{c}, q, env), q, nil)
+	if st.Decision != report.Reject || st.Symptom != report.Refused || st.Cause != report.CauseHostFirewallReject {
+		t.Errorf("rejected source: %+v; want reject → refused", st)
+	}
+}
+
+func TestForkJoinsOnlyEqualOutcomes(t *testing.T) {
+	a := Result{Verdict: Accept, Conditions: []string{"x"}}
+	if got := Fork(a, Result{Verdict: Accept, Conditions: []string{"y"}}, "r"); got.Verdict != Accept || len(got.Conditions) != 2 {
+		t.Errorf("equal outcomes: %+v", got)
+	}
+	if got := Fork(a, Result{Verdict: Drop}, "set members unknown"); got.Verdict != Undecided || got.Reason != "set members unknown" {
+		t.Errorf("different outcomes: %+v", got)
+	}
+	if got := Fork(Result{Verdict: Reject, RejectWith: "tcp reset"}, Result{Verdict: Reject, RejectWith: "icmp port-unreachable"}, "r"); got.Verdict != Undecided {
+		t.Errorf("different reject types must not join: %+v", got)
+	}
+}
+
+// TestSymptomOf follows the measured table (DESIGN.md, research §7).
+func TestSymptomOf(t *testing.T) {
+	tests := []struct {
+		fam   Family
+		proto string
+		v     Verdict
+		rej   string
+		want  report.Symptom
+	}{
+		{IPv4, "tcp", Drop, "", report.Timeout},
+		{IPv4, "udp", Drop, "", report.Timeout},
+		{IPv4, "tcp", Reject, "icmp port-unreachable", report.Refused},
+		{IPv4, "tcp", Reject, "tcp reset", report.Refused},
+		{IPv4, "tcp", Reject, "icmp host-prohibited", report.NoRoute},
+		{IPv4, "udp", Reject, "icmp host-prohibited", report.NoRoute},
+		{IPv4, "tcp", Reject, "icmp admin-prohibited", report.NoRoute},
+		{IPv4, "tcp", Reject, "icmp net-unreachable", report.NoRoute},
+		{IPv4, "udp", Reject, "icmp net-unreachable", report.Timeout},
+		{IPv4, "udp", Reject, "icmp host-unreachable", report.Timeout},
+		{IPv6, "tcp", Reject, "icmpv6 admin-prohibited", report.PermissionDenied},
+		{IPv6, "tcp", Reject, "icmpx admin-prohibited", report.PermissionDenied},
+		{IPv4, "tcp", Reject, "icmpx admin-prohibited", report.NoRoute},
+		{IPv6, "tcp", Reject, "icmpv6 no-route", report.NoRoute},
+		{IPv6, "udp", Reject, "icmpv6 no-route", report.Timeout},
+		{IPv6, "tcp", Reject, "icmpx port-unreachable", report.Refused},
+		{IPv6, "udp", Reject, "icmpv6 addr-unreachable", report.Timeout},
+		{IPv4, "tcp", Accept, "", ""},
+	}
+	for _, tt := range tests {
+		if got := SymptomOf(tt.fam, tt.proto, tt.v, tt.rej); got != tt.want {
+			t.Errorf("SymptomOf(%s, %s, %v, %q) = %q; want %q", tt.fam, tt.proto, tt.v, tt.rej, got, tt.want)
+		}
+	}
+	for name := range iptablesRejects {
+		if _, ok := CanonicalIPTablesReject(IPv4, name); !ok {
+			t.Errorf("reject name %q not canonical", name)
+		}
+	}
+}
+
+func TestInIfaceUnknown(t *testing.T) {
+	e := &Eval{Pkt: &Packet{}}
+	for pat, want := range map[string]Tri{"lo": No, "docker0": No, "br-+": No, "eth0": Maybe, "ens+": Maybe} {
+		if got := e.InIface(pat); got != want {
+			t.Errorf("InIface(%q) with unknown iif = %v; want %v", pat, got, want)
+		}
+	}
+	e.Pkt.InIface = "eth0"
+	if e.InIface("eth+") != Yes || e.InIface("eth1") != No || e.InIface("eth*") != Yes {
+		t.Error("known iif must match patterns exactly")
+	}
+}
