@@ -101,28 +101,28 @@ func writeText(w io.Writer, r Report, color bool) error {
 			skipped = append(skipped, s)
 			continue
 		}
-		layer := s.Layer
-		if s.Address != "" {
-			layer += " " + s.Address
+		detail := s.Detail
+		if s.Address != "" && len(r.Target.Addresses) > 1 {
+			detail = "[" + s.Address + "] " + detail
 		}
-		fmt.Fprintf(&b, "  %s  %-22s %s\n", p.decision(s.Decision), layer, s.Detail)
+		fmt.Fprintf(&b, "  %s  %-16s %s\n", p.decision(s.Decision), s.Layer, detail)
 		if s.Rule != nil {
-			fmt.Fprintf(&b, "        %srule:%s %s  %s(%s)%s\n", p.dim, p.reset, s.Rule.Text, p.dim, ruleWhere(*s.Rule), p.reset)
+			fmt.Fprintf(&b, "                          %srule:%s %s  %s(%s)%s\n", p.dim, p.reset, s.Rule.Text, p.dim, ruleWhere(*s.Rule), p.reset)
 		}
 		if len(s.AllowedFrom) > 0 {
-			fmt.Fprintf(&b, "        %sallowed only from:%s %s\n", p.dim, p.reset, strings.Join(s.AllowedFrom, ", "))
+			fmt.Fprintf(&b, "                          %sallowed only from:%s %s\n", p.dim, p.reset, strings.Join(s.AllowedFrom, ", "))
 		}
 		if s.Conditional != "" {
-			fmt.Fprintf(&b, "        %sconditional:%s %s\n", p.dim, p.reset, s.Conditional)
+			fmt.Fprintf(&b, "                          %sconditional:%s %s\n", p.dim, p.reset, s.Conditional)
 		}
 		for _, f := range s.Fix {
-			fmt.Fprintf(&b, "        %sfix:%s %s\n", p.bold, p.reset, f)
+			fmt.Fprintf(&b, "                          %sfix:%s %s\n", p.bold, p.reset, f)
 		}
 	}
 	if len(skipped) > 0 {
 		b.WriteString("\nNot checked:\n")
 		for _, s := range skipped {
-			fmt.Fprintf(&b, "  %s  %-22s %s\n", p.decision(s.Decision), s.Layer, s.Detail)
+			fmt.Fprintf(&b, "  %s  %-16s %s\n", p.decision(s.Decision), s.Layer, s.Detail)
 		}
 	}
 	if len(r.Notes) > 0 {
