@@ -74,6 +74,9 @@ type Env struct {
 	RouteLocalnet bool
 	// IPSets holds ipset members by set name; a set missing here makes its matches unknown.
 	IPSets map[string][]report.AddrRange
+	// RouteIface names the interface traffic from src arrives on (the route back to it);
+	// nil or an empty answer means unknown.
+	RouteIface func(src netip.Addr) string
 }
 
 // IsLocal reports whether a is one of the host's addresses (loopback addresses always are).
@@ -355,8 +358,15 @@ func Classes(chains []BaseChain, q Query, env *Env) []Class {
 		r := work[0]
 		work = work[1:]
 		pkt := Packet{Family: FamilyOf(q.Dst), Proto: q.Proto, Src: r.From, Dst: q.Dst, DPort: q.Port, InIface: q.InIface}
-		if q.Dst.IsLoopback() {
+		switch {
+		case q.Dst.IsLoopback():
 			pkt.InIface = "lo"
+		case pkt.InIface == "" && env.RouteIface != nil:
+			rep := r.From
+			if rep.IsUnspecified() {
+				rep = rep.Next()
+			}
+			pkt.InIface = env.RouteIface(rep)
 		}
 		tr := Simulate(chains, pkt, env)
 		if parts := split(r, tr.tested); len(parts) > 1 && len(out)+len(work) < maxClasses {

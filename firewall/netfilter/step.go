@@ -21,26 +21,8 @@ const maxAllowedFrom = 16
 // not all of it), unknown when none gets through for sure, drop or reject otherwise.
 func Step(classes []Class, q Query, fix FixFunc) report.Step {
 	st := report.Step{Address: q.Dst.String()}
-	var allowed, blocked, undecided []Class
-	for _, c := range classes {
-		switch c.Trace.Final {
-		case Accept:
-			allowed = append(allowed, c)
-		case Drop, Reject:
-			blocked = append(blocked, c)
-		default:
-			undecided = append(undecided, c)
-		}
-	}
-	main := biggest(classes)
-	switch {
-	case len(allowed) > 0:
-		main = biggest(allowed)
-	case len(undecided) > 0:
-		main = biggest(undecided)
-	case len(blocked) > 0:
-		main = biggest(blocked)
-	}
+	allowed, blocked, undecided := partition(classes)
+	main := Main(classes)
 	st.Layer = layerOf(main)
 	if main == nil {
 		st.Layer, st.Decision, st.Detail = "host.iptables", report.Unknown, "the source set is empty for this address family"
@@ -104,6 +86,32 @@ func Step(classes []Class, q Query, fix FixFunc) report.Step {
 		}
 	}
 	return st
+}
+
+// Main is the class a step speaks for: the largest allowed part of the source set,
+// else the largest undecided part, else the largest blocked part; nil for no classes.
+func Main(classes []Class) *Class {
+	allowed, blocked, undecided := partition(classes)
+	for _, part := range [][]Class{allowed, undecided, blocked} {
+		if b := biggest(part); b != nil {
+			return b
+		}
+	}
+	return nil
+}
+
+func partition(classes []Class) (allowed, blocked, undecided []Class) {
+	for _, c := range classes {
+		switch c.Trace.Final {
+		case Accept:
+			allowed = append(allowed, c)
+		case Drop, Reject:
+			blocked = append(blocked, c)
+		default:
+			undecided = append(undecided, c)
+		}
+	}
+	return allowed, blocked, undecided
 }
 
 func layerOf(c *Class) string {
