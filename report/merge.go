@@ -68,7 +68,7 @@ func Merge(r Report) Report {
 	slices.SortStableFunc(r.Steps, func(a, b Step) int { return PathRank(a.Layer) - PathRank(b.Layer) })
 
 	var firstBlock, firstProbeFail *Step
-	var unknown, probed, probeOK bool
+	var unknown, probed, probeOK, probeUnknown bool
 	for i := range r.Steps {
 		s := &r.Steps[i]
 		if isProbe(*s) {
@@ -81,6 +81,9 @@ func Merge(r Report) Report {
 			}
 			if s.Decision.Blocks() && firstProbeFail == nil {
 				firstProbeFail = s
+			}
+			if s.Decision == Unknown {
+				probeUnknown = true
 			}
 			continue
 		}
@@ -125,7 +128,8 @@ func Merge(r Report) Report {
 			Message: fmt.Sprintf("the probe saw %s, and no layer that was checked explains it; not seen: %s",
 				firstProbeFail.Symptom, strings.Join(Unseen(r.Steps), ", ")),
 		}
-	case unknown:
+	case unknown, probeUnknown && !probeOK:
+		// a silent UDP port or a probe that could not run says nothing for sure
 		r.Verdict = Inconclusive
 	default:
 		r.Verdict = Open

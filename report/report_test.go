@@ -35,6 +35,8 @@ func TestMergeVerdict(t *testing.T) {
 		{"a block beats unknown", []Step{unknown, refuse}, Blocked, CauseNotListening, "host.socket"},
 		{"a failed probe alone is unexplained", []Step{probeTimeout, skipped}, Blocked, CauseUnexplained, "probe.tcp"},
 		{"a connected probe with unknown layers is inconclusive", []Step{probeOK, unknown}, Inconclusive, "", ""},
+		{"a silent UDP probe alone is inconclusive", []Step{{Layer: "probe.udp", Decision: Unknown, Symptom: NoAnswer}, skipped}, Inconclusive, "", ""},
+		{"a silent UDP probe beside a connected one is open", []Step{{Layer: "probe.udp", Decision: Unknown, Symptom: NoAnswer}, probeOK}, Open, "", ""},
 		{"the probe result does not hide a predicted block", []Step{probeOK, drop}, Blocked, CauseHostFirewallDrop, "host.iptables"},
 	}
 	for _, tt := range tests {
