@@ -74,9 +74,10 @@ type Env struct {
 	RouteLocalnet bool
 	// IPSets holds ipset members by set name; a set missing here makes its matches unknown.
 	IPSets map[string][]report.AddrRange
-	// RouteIface names the interface traffic from src arrives on (the route back to it);
+	// RouteIface names the interface the route to an address leaves by: for a source, the
+	// interface its traffic arrives on; for a forwarded destination, the one it leaves on.
 	// nil or an empty answer means unknown.
-	RouteIface func(src netip.Addr) string
+	RouteIface func(addr netip.Addr) string
 }
 
 // IsLocal reports whether a is one of the host's addresses (loopback addresses always are).
@@ -267,7 +268,9 @@ func Simulate(chains []BaseChain, pkt Packet, env *Env) Trace {
 					undecided = fmt.Sprintf("%s: %s", c.Where(), res.Reason)
 				}
 			case Accept, Continue:
-				t.Decider = &t.Hops[len(t.Hops)-1]
+				if c.Type != "nat" { // a nat chain's accept only means "no rewrite here"
+					t.Decider = &t.Hops[len(t.Hops)-1]
+				}
 			}
 			if res.NAT != nil && hook == Prerouting {
 				applyNAT(&pkt, res.NAT)

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portpath/portpath/firewall"
+	"github.com/portpath/portpath/probe"
+	"github.com/portpath/portpath/report"
+)
+
+// hostReadTimeout bounds reading this host's rules and sockets; it is longer than any
+// probe timeout because a large ruleset takes a second or two to dump.
+const hostReadTimeout = 60 * time.Second
+
+// checkOptions is everything `portpath check` needs, after flags, env and config are merged.
+type checkOptions struct {
+	Target  string
+	From    netip.Prefix
+	Timeout time.Duration
+	NoProbe bool
+	// Local reads this host's firewall and sockets even when the target is not one of its addresses.
+	Local  bool
+	Host   firewall.Options
+	Format report.Format
+	Color  bool
+	Out    io.Writer
+
+	// Resolver and Prober are seams for tests; nil means the real ones.
+	Resolver probe.Resolver
+	Prober   *probe.Prober
+}
+
+func newCheckCmd(g *globalOptions, runF func(context.Context, *checkOptions) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "check TARGET",
+		Short: "Check whether a client can reach TARGET, and which layer blocks it",
+		Long: `Check whether a client can reach TARGET, name the layer and the rule that blocks it,
+predict the error the client sees, and print the fix.
+
+TARGET is host:port, [v6]:port, or a URL: ws://, wss://, http://, https:// (the default
+port comes from the scheme), tcp://host:port, udp://host:port.
+
+From the client side portpath connects to every address of TARGET (the probe). On the server
+— with --local, or automatically when TARGET is an address of this host — it also evaluates
+the live firewall (iptables, ip6tables, legacy tables, nftables; as root) and the listening
+sockets. Files copied from another server work anywhere: --iptables-save, --ip6tables-save,
+--nft-json, --proc-net.
+
+The firewall is evaluated for every client address in --from (default 0.0.0.0/0, the whole
+internet; ::/0 for IPv6 targets), and the step says which part of it gets through.
+
+` + exitCodesHelp,
+		Example: `  portpath check ws://example.com:8282
+  sudo portpath check --local 203.0.113.10:8282 --from 198.51.100.0/24
+  portpath check 10.0.0.5:8080 --no-probe --iptables-save rules.txt --proc-net ./net -o json`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("check needs exactly one TARGET (host:port, [v6]:port or a URL), got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := checkOptionsFrom(g, cmd, args[0])
+			if err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return checkRun(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.String("from", "0.0.0.0/0", "source address or CIDR the question is asked for")
+	f.Duration("timeout", probe.DefaultTimeout, "how long the probe waits for each connection")
+	f.Bool("no-probe", false, "do not connect to the target; evaluate the evidence only")
+	f.Bool("local", false, "also read this host's firewall and sockets (run it on the server)")
+	f.String("iptables-save", "", "iptables-save output `FILE` from the server")
+	f.String("ip6tables-save", "", "ip6tables-save output `FILE` from the server")
+	f.String("nft-json", "", "`nft -j list ruleset` output FILE from the server")
+	f.String("proc-net", "", "a copy of the server's /proc/net `DIR` (tcp, tcp6, udp, udp6)")
+	f.String("in-iface", "", "interface client traffic arrives on at the server (default: from the routing table, or unknown)")
+	return cmd
+}
+
+// checkOptionsFrom reads every setting through viper, so flag > env > config file > default.
+func checkOptionsFrom(g *globalOptions, cmd *cobra.Command, target string) (*checkOptions, error) {
+	v := g.v
+	o := &checkOptions{Target: target, Out: cmd.OutOrStdout()}
+	from, err := report.ParsePrefixOrAddr(v.GetString("from"))
+	if err != nil {
+		return nil, usagef("--from: %v (want an address or CIDR, e.g. 203.0.113.0/24)", err)
+	}
+	o.From = from
+	t, err := time.ParseDuration(v.GetString("timeout"))
+	if err != nil || t <= 0 {
+		return nil, usagef("--timeout: %q is not a positive duration (e.g. 3s, 500ms)", v.GetString("timeout"))
+	}
+	o.Timeout = t
+	o.NoProbe, o.Local = v.GetBool("no-probe"), v.GetBool("local")
+	o.Host = firewall.Options{
+		IPTablesSave:  v.GetString("iptables-save"),
+		IP6TablesSave: v.GetString("ip6tables-save"),
+		NftJSON:       v.GetString("nft-json"),
+		ProcNet:       v.GetString("proc-net"),
+		InIface:       v.GetString("in-iface"),
+	}
+	if o.Format, err = report.ParseFormat(v.GetString("output")); err != nil {
+		return nil, usagef("--output: %v", err)
+	}
+	o.Color = o.Format == report.FormatText && !v.GetBool("no-color") && os.Getenv("NO_COLOR") == "" && isTerminal(o.Out)
+	return o, nil
+}
+
+// isTerminal reports whether w is a character device (a terminal), the only place colour goes.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// checkRun answers the question and writes the report; the verdict comes back as a *verdictError.
+func checkRun(ctx context.Context, o *checkOptions) error {
+	r, err := buildReport(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := report.Write(o.Out, r, o.Format, o.Color); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return &verdictError{r.Verdict}
+}
+
+func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
+	start := time.Now()
+	tgt, err := probe.ParseTarget(o.Target)
+	if err != nil {
+		return report.Report{}, err
+	}
+	r := report.Report{Target: tgt, Source: sourceOf(o.From)}
+
+	resolver := o.Resolver
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
+	addrs, err := probe.Resolve(ctx, resolver, tgt.Host)
+	if err != nil {
+		r.Steps = append(r.Steps, report.Step{
+			Layer: "dns", Decision: report.Reject, Cause: report.CauseDNSFailure, Symptom: report.DNSFailure,
+			Detail: fmt.Sprintf("%s does not resolve: %v", tgt.Host, err),
+		})
+		return report.Merge(r), nil
+	}
+	for _, a := range addrs {
+		r.Target.Addresses = append(r.Target.Addresses, a.String())
+	}
+	if _, perr := netip.ParseAddr(tgt.Host); perr != nil {
+		r.Steps = append(r.Steps, report.Step{Layer: "dns", Decision: report.Allow,
+			Detail: fmt.Sprintf("%s resolves to %s (system resolver)", tgt.Host, strings.Join(r.Target.Addresses, ", "))})
+	}
+
+	// The server view: asked for, automatic for a local target, or from files.
+	local := o.Local
+	for _, a := range addrs {
+		local = local || firewall.IsLocal(a)
+	}
+	// Evidence files are read (and rejected when broken) before the probe goes on the wire;
+	// the host's live state is read while the probe runs.
+	hostOpts := o.Host
+	hostOpts.Live = local
+	hctx, cancel := context.WithTimeout(ctx, hostReadTimeout)
+	defer cancel()
+	host, err := firewall.Load(hctx, hostOpts)
+	if err != nil {
+		return r, err
+	}
+	var wg sync.WaitGroup
+	var probeSteps []report.Step
+	if !o.NoProbe {
+		p := o.Prober
+		if p == nil {
+			p = &probe.Prober{}
+		}
+		p.Timeout = o.Timeout
+		wg.Go(func() { probeSteps = p.Probe(ctx, tgt, addrs) })
+	} else {
+		r.Steps = append(r.Steps, report.Step{Layer: "probe." + tgt.Transport, Decision: report.Skipped, Detail: "not probed (--no-probe)"})
+	}
+	for _, a := range addrs {
+		if !local && !hostOpts.Offline() {
+			break
+		}
+		if local && !firewall.IsLocal(a) && !hostOpts.Offline() {
+			r.Notes = append(r.Notes, fmt.Sprintf("%s is not an address of this host; its firewall was evaluated as if the packet arrived here (as with a cloud's 1:1 NAT)", a))
+		}
+		r.Steps = append(r.Steps, host.Steps(tgt.Transport, a, uint16(tgt.Port), o.From)...)
+	}
+	if !local && !hostOpts.Offline() {
+		r.Steps = append(r.Steps,
+			report.Step{Layer: "host.iptables", Decision: report.Skipped, Detail: "the target is not on this host: run portpath with --local on the server, or give --iptables-save / --nft-json"},
+			report.Step{Layer: "host.socket", Decision: report.Skipped, Detail: "the target is not on this host: run portpath with --local on the server, or give --proc-net"})
+	}
+	wg.Wait()
+	r.Steps = append(r.Steps, probeSteps...)
+	r.Took = time.Since(start)
+	return report.Merge(r), nil
+}
+
+// sourceOf names the source set for people.
+func sourceOf(p netip.Prefix) report.Source {
+	switch {
+	case p.Bits() == 0:
+		return report.Source{CIDR: p.String(), Label: "internet"}
+	case p.IsSingleIP():
+		return report.Source{CIDR: p.String(), Label: p.Addr().String()}
+	}
+	return report.Source{CIDR: p.String(), Label: p.String()}
+}
