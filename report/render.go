@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -68,14 +69,27 @@ func writeText(w io.Writer, r Report, color bool) error {
 	}
 	b.WriteString("\n\n")
 
+	var partial, undecided []string
+	for _, s := range r.Steps {
+		if len(s.AllowedFrom) > 0 {
+			partial = append(partial, fmt.Sprintf("%s allows only %s", s.Layer, strings.Join(s.AllowedFrom, ", ")))
+		}
+		if s.Decision == Unknown {
+			undecided = append(undecided, s.Layer)
+		}
+	}
 	switch r.Verdict {
 	case Open:
+		if len(partial) > 0 {
+			fmt.Fprintf(&b, "%sOPEN%s  for part of the source set only: %s\n", p.green+p.bold, p.reset, strings.Join(partial, "; "))
+			break
+		}
 		fmt.Fprintf(&b, "%sOPEN%s  every layer that was checked lets %s/%d through\n", p.green+p.bold, p.reset, r.Target.Transport, r.Target.Port)
 	case Blocked:
 		fmt.Fprintf(&b, "%sBLOCKED%s  by %s (%s)\n", p.red+p.bold, p.reset, r.Cause.Step, r.Cause.Code)
 		fmt.Fprintf(&b, "  %s\n", r.Cause.Message)
 	case Inconclusive:
-		fmt.Fprintf(&b, "%sINCONCLUSIVE%s  nothing that was checked blocks, but some layers could not be decided\n", p.yellow+p.bold, p.reset)
+		fmt.Fprintf(&b, "%sINCONCLUSIVE%s  nothing that was checked blocks, but these could not be decided: %s\n", p.yellow+p.bold, p.reset, strings.Join(slices.Compact(undecided), ", "))
 	}
 	if s := r.Symptom; s != nil {
 		var parts []string

@@ -91,14 +91,34 @@ func sampleReport() Report {
 	})
 }
 
+func partialReport() Report {
+	return Merge(Report{
+		Target: Target{Input: "udp://10.99.0.2:5353", Host: "10.99.0.2", Port: 5353, Transport: "udp", Scheme: "udp", Addresses: []string{"10.99.0.2"}},
+		Source: Source{CIDR: "0.0.0.0/0", Label: "internet"},
+		Steps: []Step{
+			{Layer: "host.iptables", Address: "10.99.0.2", Decision: Allow, AllowedFrom: []string{"198.51.100.0/24"},
+				Detail: "udp/5353 allowed only from 198.51.100.0/24; the rest is blocked by the policy of iptables-nft filter/INPUT (:INPUT DROP)"},
+			{Layer: "host.socket", Address: "10.99.0.2", Decision: Allow, Detail: "bound to 0.0.0.0:5353"},
+			{Layer: "probe.udp", Address: "10.99.0.2", Decision: Unknown, Symptom: NoAnswer, Detail: "no answer: UDP services often stay silent to unknown datagrams; a firewall that drops looks the same"},
+		},
+	})
+}
+
 func TestGolden(t *testing.T) {
 	for _, f := range []struct {
+		r      Report
 		format Format
 		color  bool
 		file   string
-	}{{FormatText, false, "blocked.txt"}, {FormatText, true, "blocked.color.txt"}, {FormatJSON, false, "blocked.json"}} {
+	}{
+		{sampleReport(), FormatText, false, "blocked.txt"},
+		{sampleReport(), FormatText, true, "blocked.color.txt"},
+		{sampleReport(), FormatJSON, false, "blocked.json"},
+		{partialReport(), FormatText, false, "inconclusive-udp.txt"},
+		{func() Report { r := partialReport(); r.Steps = r.Steps[1:]; return Merge(r) }(), FormatText, false, "open-partial.txt"},
+	} {
 		var buf bytes.Buffer
-		if err := Write(&buf, sampleReport(), f.format, f.color); err != nil {
+		if err := Write(&buf, f.r, f.format, f.color); err != nil {
 			t.Fatal(err)
 		}
 		path := filepath.Join("testdata", f.file)
