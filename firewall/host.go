@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 
 	"github.com/portpath/portpath/firewall/iptables"
@@ -283,12 +284,17 @@ func (h *Host) firewallStep(proto string, dst netip.Addr, port uint16, source ne
 	q := netfilter.Query{Source: src, Dst: dst, Proto: proto, Port: port, InIface: h.inIface}
 	classes := netfilter.Classes(h.chains, q, env)
 	st = netfilter.Step(classes, q, fixCommand)
-	st.Detail += " [read: " + strings.Join(h.origins, ", ") + "]"
+	if !slices.ContainsFunc(h.origins, func(o string) bool { return strings.HasPrefix(o, "iptables") }) {
+		st.Layer = "host.nftables" // only nftables was read, whatever decided
+	}
 	if m := netfilter.Main(classes); m != nil {
 		return st, &m.Trace
 	}
 	return st, nil
 }
+
+// RuleSources names the rule sources that were read ("iptables-nft (IPv4)", "nftables"); empty when none.
+func (h *Host) RuleSources() []string { return h.origins }
 
 // fixCommand writes the fix in the syntax of the tool that owns the deciding rule.
 func fixCommand(r *report.Rule, origin string, q netfilter.Query) []string {

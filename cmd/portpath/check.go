@@ -208,6 +208,9 @@ func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
 		}
 		r.Steps = append(r.Steps, host.Steps(tgt.Transport, a, uint16(tgt.Port), o.From)...)
 	}
+	if src := host.RuleSources(); len(src) > 0 {
+		r.Notes = append(r.Notes, "firewall rules read from: "+strings.Join(src, ", "))
+	}
 	if !local && !hostOpts.Offline() {
 		r.Steps = append(r.Steps,
 			report.Step{Layer: "host.iptables", Decision: report.Skipped, Detail: "the target is not on this host: run portpath with --local on the server, or give --iptables-save / --nft-json"},

@@ -336,6 +336,20 @@ EOF`)
 				l.listen(l.srv, "tcp", "[::]:8001")
 				l.sh(l.srv, "iptables -A INPUT -p tcp --dport 8001 -j DROP")
 			}},
+		{name: "UDP answered", target: "udp://10.99.0.2:5353", want: report.Connected,
+			server: func(l *lab) { l.listen(l.srv, "udp4", "0.0.0.0:5353") }},
+		{name: "UDP REJECT", target: "udp://10.99.0.2:5353", want: report.Refused, wantCause: report.CauseHostFirewallReject,
+			server: func(l *lab) {
+				l.listen(l.srv, "udp4", "0.0.0.0:5353")
+				l.sh(l.srv, "iptables -A INPUT -p udp --dport 5353 -j REJECT")
+			}},
+		{name: "UDP nothing bound", target: "udp://10.99.0.2:5353", want: report.Refused, wantCause: report.CauseNotListening,
+			server: func(l *lab) {}},
+		{name: "UDP icmp-host-prohibited", target: "udp://10.99.0.2:5353", want: report.NoRoute, wantCause: report.CauseHostFirewallReject,
+			server: func(l *lab) {
+				l.listen(l.srv, "udp4", "0.0.0.0:5353")
+				l.sh(l.srv, "iptables -A INPUT -p udp --dport 5353 -j REJECT --reject-with icmp-host-prohibited")
+			}},
 		{name: "allowed only from another source", target: "10.99.0.2:8001", want: report.Timeout, wantCause: report.CauseHostFirewallDrop,
 			server: func(l *lab) {
 				l.listen(l.srv, "tcp4", "0.0.0.0:8001")
