@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/portpath/portpath/firewall/netfilter"
@@ -33,20 +31,33 @@ type setCache struct {
 type cchain struct {
 	c          *Chain
 	rules      []*crule
+	index      *portIndex
 	policy     netfilter.Verdict
 	policyRule *report.Rule
 }
 
 type crule struct {
 	r     *Rule
-	id    string
-	rep   *report.Rule
 	once  sync.Once
+	rep   *report.Rule
 	steps []step
 	// inert rules have nothing that changes the walk (only matches, counters, logs).
 	inert bool
 }
 
+// id is the rule's ID ("inet filt input handle 12").
+func (cr *crule) id() string { return cr.r.ID() }
+
+// report is the rule as the report shows it; rendered on first use.
+func (cr *crule) report() *report.Rule {
+	cr.once.Do(func() {
+		r := cr.r
+		cr.rep = &report.Rule{ID: r.ID(), Text: r.Text(), Origin: "nftables", Table: r.Chain.Table.ID(), Chain: r.Chain.Name, Position: r.Position}
+	})
+	return cr.rep
+}
+
+// fkind says where the value of a key part comes from.
 type fkind uint8
 
 const (
@@ -54,47 +65,145 @@ const (
 	fAddr                 // an address known from the packet (daddr)
 	fSrc                  // the source address: tested through Eval.SrcIn
 	fIface                // the arrival interface: tested through Eval.InIface
-	fSport                // the client's source port: any ephemeral port
+	fSport                // the client's source port: any unprivileged port
 	fUnknown              // a value the simulation does not know
 )
 
-type depFn func(w *walker) netfilter.Tri
+// depKind says whether an expression exists for the packet at all: a tcp field of a UDP
+// packet does not, and then the rule cannot match, whatever the operator.
+type depKind uint8
+
+const (
+	depNone depKind = iota
+	depNever
+	depIPv4
+	depIPv6
+	depTCP
+	depUDP
+	// depOut: the outgoing interface exists only once the packet is routed out.
+	depOut
+)
+
+// numSrc names a number of the packet or of the walk.
+type numSrc uint8
+
+const (
+	nsConst numSrc = iota
+	nsDPort
+	nsOrigDPort
+	nsProto
+	nsNfproto
+	nsEther
+	nsMark
+	nsCtMark
+	nsCtStatus
+	nsFibDaddrType
+	nsFibDaddrIifType
+)
 
 // field is one compiled part of a left-hand key.
 type field struct {
 	kind fkind
 	dt   dtype
-	// dep says whether the expression exists for the packet at all (a tcp field of a
-	// UDP packet does not, and then the rule cannot match, whatever the operator).
-	dep  depFn
-	num  func(w *walker, s *wstate) (uint64, bool)
-	addr func(w *walker) netip.Addr
+	dep  depKind
+	src  numSrc
+	k    uint64 // the value of nsConst
+	// op and operand apply a bitwise operation (meta mark & 0xff): & | ^ < (shift left) > (shift right)
+	op      byte
+	operand uint64
+	// origDst: the address is the destination before DNAT (ct original daddr)
+	origDst bool
 }
 
+// mkind is the shape of a compiled match.
+type mkind uint8
+
+const (
+	mConst   mkind = iota // the answer is known at compile time (tri)
+	mNum                  // a number in intervals
+	mBits                 // a flag test: value & bits != 0
+	mSrc                  // the source in ranges
+	mGeneral              // anything else: element by element
+)
+
 type matcher struct {
-	src bool
-	m   *Match
-	// note says why the match cannot be evaluated when that is known at compile time
+	kind mkind
+	neg  bool
+	// src: the match tests the source address; such matches run last in a group
+	src  bool
+	tri  netfilter.Tri
+	dep  depKind
+	f    field
+	ivs  []interval
+	bits uint64
+	m    *Match
+	x    *matchExt
+}
+
+// matchExt holds what only some matches need.
+type matchExt struct {
+	// deps are the dependencies of a concatenation's parts
+	deps   []depKind
+	ranges []report.AddrRange
+	fields []field
+	elems  []elem
+	// note says why the match cannot be evaluated, when that is known at compile time
 	note string
-	eval func(w *walker, s *wstate) netfilter.Tri
+}
+
+func (m *matcher) ext() *matchExt {
+	if m.x == nil {
+		m.x = &matchExt{}
+	}
+	return m.x
 }
 
 // why says, for a reason text, why the match could not be decided.
 func (m *matcher) why() string {
 	text := StmtText(m.m)
-	if m.note != "" {
-		return text + " cannot be evaluated (" + m.note + ")"
+	note := ""
+	if m.x != nil {
+		note = m.x.note
+	}
+	if note == "" {
+		note = unknownNote(m.m.Left)
+	}
+	if note != "" {
+		return text + " cannot be evaluated (" + note + ")"
 	}
 	return text + " cannot be evaluated"
 }
 
-// report is the rule as the report shows it; rendered on first use.
-func (cr *crule) report() *report.Rule {
-	cr.once.Do(func() {
-		r := cr.r
-		cr.rep = &report.Rule{ID: cr.id, Text: r.Text(), Origin: "nftables", Table: r.Chain.Table.ID(), Chain: r.Chain.Name, Position: r.Position}
-	})
-	return cr.rep
+// unknownNote says what the simulation does not know about a key.
+func unknownNote(e Expr) string {
+	switch x := e.(type) {
+	case *Meta:
+		switch x.Key {
+		case "iif", "iifname":
+			return "the interface the client's traffic arrives on is not known"
+		case "oif", "oifname":
+			return "the outgoing interface is not known"
+		case "mark":
+			return "an earlier rule set the mark to a value the rules do not show"
+		}
+	case *Ct:
+		if x.Key == "mark" {
+			return "the conntrack mark is set by some rule"
+		}
+	case *Payload:
+		if x.Field == "sport" {
+			return "the client's source port is not known"
+		}
+	case *Concat:
+		for _, p := range x.Parts {
+			if n := unknownNote(p); n != "" {
+				return n
+			}
+		}
+	case *Binop:
+		return unknownNote(x.Left)
+	}
+	return ""
 }
 
 type stepKind uint8
@@ -124,12 +233,14 @@ type step struct {
 	nat     *natStep
 	setMark func(w *walker, s *wstate) (uint32, bool)
 	ctMark  bool
+	// stmt is the statement behind a condition, rendered when the walk passes it
+	stmt Stmt
 }
 
 // lookupStep is a verdict map or a dnat map: the key, the elements and what each yields.
 type lookupStep struct {
 	fields   []field
-	dep      depFn
+	deps     []depKind
 	elems    []elem
 	verdicts []target
 	addrs    []netip.Addr
@@ -143,17 +254,18 @@ type target struct {
 }
 
 type natStep struct {
-	kind   string
+	kind string
+	// family is the family a "dnat ip to …" of an inet table applies to; empty for both
+	family netfilter.Family
 	addr   netip.Addr
 	port   uint16
 	lookup *lookupStep
-	// portFrom says the port comes from the map data (dnat to tcp dport map { … : addr . port }).
-	text string
+	text   string
 }
 
 // compileTable compiles every chain of t.
 func compileTable(t *Table, ctMarkSet bool) *program {
-	p := &program{table: t, chains: map[*Chain]*cchain{}, ctMarkSet: ctMarkSet, sets: map[string]setCache{}}
+	p := &program{table: t, chains: make(map[*Chain]*cchain, len(t.Chains)), ctMarkSet: ctMarkSet, sets: map[string]setCache{}}
 	for _, c := range t.Chains {
 		cc := &cchain{c: c, policy: netfilter.Accept}
 		if c.IsBase() {
@@ -173,16 +285,33 @@ func compileTable(t *Table, ctMarkSet bool) *program {
 	}
 	for _, c := range t.Chains {
 		cc := p.chains[c]
-		cc.rules = make([]*crule, 0, len(c.Rules))
-		for _, r := range c.Rules {
-			cc.rules = append(cc.rules, p.compileRule(r))
+		crs := make([]crule, len(c.Rules))
+		cc.rules = make([]*crule, len(c.Rules))
+		for i, r := range c.Rules {
+			p.compileRule(&crs[i], r)
+			cc.rules[i] = &crs[i]
 		}
+		cc.index = buildIndex(cc)
 	}
 	return p
 }
 
-func (p *program) compileRule(r *Rule) *crule {
-	cr := &crule{r: r, id: r.ID()}
+func (p *program) compileRule(cr *crule, r *Rule) {
+	cr.r = r
+	nsteps, nmatch := 0, 0
+	for i, st := range r.Stmts {
+		if _, ok := st.(*Match); ok {
+			nmatch++
+			if i > 0 {
+				if _, prev := r.Stmts[i-1].(*Match); prev {
+					continue
+				}
+			}
+		}
+		nsteps++
+	}
+	cr.steps = make([]step, 0, nsteps)
+	matchers := make([]matcher, 0, nmatch)
 	var group []matcher
 	flush := func() {
 		if len(group) > 0 {
@@ -197,17 +326,18 @@ func (p *program) compileRule(r *Rule) *crule {
 				}
 				return -1
 			})
-			cr.steps = append(cr.steps, step{kind: sMatch, ms: group})
+			cr.steps = append(cr.steps, step{kind: sMatch, ms: group[:len(group):len(group)]})
 			group = nil
 		}
 	}
 	for _, st := range r.Stmts {
 		if m, ok := st.(*Match); ok {
-			group = append(group, p.compileMatch(m))
+			matchers = append(matchers, p.compileMatch(m))
+			group = matchers[len(matchers)-len(group)-1:]
 			continue
 		}
 		flush()
-		if s, ok := p.compileStmt(cr, st); ok {
+		if s, ok := p.compileStmt(st); ok {
 			cr.steps = append(cr.steps, s)
 		}
 	}
@@ -220,7 +350,6 @@ func (p *program) compileRule(r *Rule) *crule {
 			cr.inert = false
 		}
 	}
-	return cr
 }
 
 // xtPassive are iptables targets that do not end the chain or change what later rules see.
@@ -231,7 +360,7 @@ var xtPassive = map[string]bool{
 	"SET": true, "TCPOPTSTRIP": true,
 }
 
-func (p *program) compileStmt(cr *crule, st Stmt) (step, bool) {
+func (p *program) compileStmt(st Stmt) (step, bool) {
 	switch s := st.(type) {
 	case *Verdict:
 		sp := step{kind: sVerdict, verdict: s.Kind}
@@ -254,31 +383,45 @@ func (p *program) compileStmt(cr *crule, st Stmt) (step, bool) {
 		return p.compileMangle(s)
 	case *Limit:
 		tri := netfilter.Yes
-		what := "assumed not exceeded for a first connection"
-		if s.Kind == "quota" {
-			what = "assumed not used up"
-		}
 		if s.Inv {
 			tri = netfilter.No
 		}
-		return step{kind: sCond, tri: tri, text: fmt.Sprintf("%s: %s %s", cr.id, limitText(s), what)}, true
+		return step{kind: sCond, tri: tri, stmt: s}, true
 	case *Passive:
 		return step{}, false
 	case *XT:
-		return p.compileXT(cr, s)
+		return compileXT(s)
 	case *Opaque:
+		if s.Key == "synproxy" {
+			return step{kind: sUndecided, text: "synproxy answers the handshake itself"}, true
+		}
 		return step{kind: sMaybe, text: fmt.Sprintf("unknown statement %q", s.Key)}, true
 	}
 	return step{kind: sMaybe, text: "unknown statement"}, true
 }
 
-func (p *program) compileXT(cr *crule, x *XT) (step, bool) {
+// condText is the assumption a stateful statement makes for a first connection.
+func condText(id string, st Stmt) string {
+	switch s := st.(type) {
+	case *Limit:
+		what := "assumed not exceeded for a first connection"
+		if s.Kind == "quota" {
+			what = "assumed not used up"
+		}
+		return fmt.Sprintf("%s: %s %s", id, limitText(s), what)
+	case *XT:
+		return fmt.Sprintf("%s: xt match %s assumed not exceeded for a first connection", id, s.Name)
+	}
+	return id + ": " + StmtText(st)
+}
+
+func compileXT(x *XT) (step, bool) {
 	if x.Type == "match" {
 		switch x.Name {
 		case "comment":
 			return step{}, false
 		case "limit", "hashlimit":
-			return step{kind: sCond, tri: netfilter.Yes, text: fmt.Sprintf("%s: xt match %s assumed not exceeded for a first connection", cr.id, x.Name)}, true
+			return step{kind: sCond, tri: netfilter.Yes, stmt: x}, true
 		}
 		return step{kind: sMaybe, text: fmt.Sprintf("xt match %s cannot be evaluated (nft -j does not show its parameters)", x.Name)}, true
 	}
@@ -341,70 +484,15 @@ func icmpCodeName(typ string, n int) string {
 
 // --- left-hand expressions
 
-var (
-	depNever depFn = func(*walker) netfilter.Tri { return netfilter.No }
-	depIPv4  depFn = func(w *walker) netfilter.Tri { return netfilter.TriOf(w.e.Pkt.Family == netfilter.IPv4) }
-	depIPv6  depFn = func(w *walker) netfilter.Tri { return netfilter.TriOf(w.e.Pkt.Family == netfilter.IPv6) }
-	depTCP   depFn = func(w *walker) netfilter.Tri { return netfilter.TriOf(w.e.Pkt.Proto == "tcp") }
-	depUDP   depFn = func(w *walker) netfilter.Tri { return netfilter.TriOf(w.e.Pkt.Proto == "udp") }
-	// depOut: the outgoing interface exists only once the packet is routed out (forward).
-	depOut depFn = func(w *walker) netfilter.Tri {
-		return netfilter.TriOf(w.hook == netfilter.Forward || w.hook == netfilter.Output || w.hook == netfilter.Postrouting)
-	}
-)
+func unknownField(dep depKind) field { return field{kind: fUnknown, dep: dep} }
 
-func protoNum(proto string) uint64 {
-	if proto == "udp" {
-		return 17
-	}
-	return 6
+func numField(dt dtype, dep depKind, src numSrc) field {
+	return field{kind: fNum, dt: dt, dep: dep, src: src}
 }
 
-func constNum(n uint64) func(*walker, *wstate) (uint64, bool) {
-	return func(*walker, *wstate) (uint64, bool) { return n, true }
+func constField(dt dtype, dep depKind, k uint64) field {
+	return field{kind: fNum, dt: dt, dep: dep, src: nsConst, k: k}
 }
-
-func unknownField(dep depFn) field { return field{kind: fUnknown, dep: dep} }
-
-func dstAddr(w *walker) netip.Addr { return w.e.Pkt.Dst }
-
-func origDst(w *walker) netip.Addr {
-	if w.e.Pkt.DNATed {
-		return w.e.Pkt.OrigDst
-	}
-	return w.e.Pkt.Dst
-}
-
-var (
-	numDPort = func(w *walker, _ *wstate) (uint64, bool) { return uint64(w.e.Pkt.DPort), true }
-	numProto = func(w *walker, _ *wstate) (uint64, bool) { return protoNum(w.e.Pkt.Proto), true }
-	numNfpro = func(w *walker, _ *wstate) (uint64, bool) {
-		if w.e.Pkt.Family == netfilter.IPv6 {
-			return 10, true
-		}
-		return 2, true
-	}
-	numEther = func(w *walker, _ *wstate) (uint64, bool) {
-		if w.e.Pkt.Family == netfilter.IPv6 {
-			return 0x86dd, true
-		}
-		return 0x0800, true
-	}
-	numMark   = func(_ *walker, s *wstate) (uint64, bool) { return uint64(s.mark), s.markOK }
-	numCtMark = func(_ *walker, s *wstate) (uint64, bool) { return uint64(s.ctmark), s.ctOK }
-	numStatus = func(w *walker, _ *wstate) (uint64, bool) {
-		if w.e.Pkt.DNATed {
-			return ctStatusNames["dnat"], true
-		}
-		return 0, true
-	}
-	numOrigDPort = func(w *walker, _ *wstate) (uint64, bool) {
-		if w.e.Pkt.DNATed {
-			return uint64(w.e.Pkt.OrigDPort), true
-		}
-		return uint64(w.e.Pkt.DPort), true
-	}
-)
 
 func (p *program) compileField(e Expr) field {
 	switch x := e.(type) {
@@ -418,7 +506,7 @@ func (p *program) compileField(e Expr) field {
 		return fibField(x)
 	case *Binop:
 		in := p.compileField(x.Left)
-		if in.kind != fNum {
+		if in.kind != fNum || in.op != 0 {
 			return unknownField(in.dep)
 		}
 		v, err := untyped(x.Right)
@@ -429,18 +517,10 @@ func (p *program) compileField(e Expr) field {
 		if err != nil {
 			return unknownField(in.dep)
 		}
-		get := in.num
-		apply := map[string]func(a uint64) uint64{
-			"&": func(a uint64) uint64 { return a & n }, "|": func(a uint64) uint64 { return a | n },
-			"^": func(a uint64) uint64 { return a ^ n }, "<<": func(a uint64) uint64 { return a << n },
-			">>": func(a uint64) uint64 { return a >> n },
-		}[x.Op]
-		return field{kind: fNum, dt: in.dt, dep: in.dep, num: func(w *walker, s *wstate) (uint64, bool) {
-			a, ok := get(w, s)
-			return apply(a), ok
-		}}
+		in.op, in.operand = x.Op[0], n
+		return in
 	}
-	return unknownField(nil)
+	return unknownField(depNone)
 }
 
 func payloadField(x *Payload) field {
@@ -454,19 +534,19 @@ func payloadField(x *Payload) field {
 		case "saddr":
 			return field{kind: fSrc, dt: dt, dep: dep}
 		case "daddr":
-			return field{kind: fAddr, dt: dt, dep: dep, addr: dstAddr}
+			return field{kind: fAddr, dt: dt, dep: dep}
 		case "protocol", "nexthdr":
-			return field{kind: fNum, dt: dtProto, dep: dep, num: numProto}
+			return numField(dtProto, dep, nsProto)
 		case "version":
 			v := uint64(4)
 			if x.Protocol == "ip6" {
 				v = 6
 			}
-			return field{kind: fNum, dt: dtInt, dep: dep, num: constNum(v)}
+			return constField(dtInt, dep, v)
 		}
 		return unknownField(dep)
 	case "tcp", "udp", "th":
-		var dep depFn
+		dep := depNone
 		switch x.Protocol {
 		case "tcp":
 			dep = depTCP
@@ -475,17 +555,17 @@ func payloadField(x *Payload) field {
 		}
 		switch x.Field {
 		case "dport":
-			return field{kind: fNum, dt: dtPort, dep: dep, num: numDPort}
+			return numField(dtPort, dep, nsDPort)
 		case "sport":
 			return field{kind: fSport, dt: dtPort, dep: dep}
 		case "flags":
 			if x.Protocol == "tcp" {
-				return field{kind: fNum, dt: dtTCPFlags, dep: dep, num: constNum(tcpFlagNames["syn"])}
+				return constField(dtTCPFlags, dep, tcpFlagNames["syn"])
 			}
 		}
 		return unknownField(dep)
 	case "ether", "vlan", "":
-		return unknownField(nil)
+		return unknownField(depNone)
 	}
 	// any other header (icmp, icmpv6, sctp, esp, ipv6 extension headers…) is absent
 	// from a TCP SYN or the first UDP datagram
@@ -495,11 +575,11 @@ func payloadField(x *Payload) field {
 func metaField(x *Meta) field {
 	switch x.Key {
 	case "l4proto":
-		return field{kind: fNum, dt: dtProto, num: numProto}
+		return numField(dtProto, depNone, nsProto)
 	case "nfproto":
-		return field{kind: fNum, dt: dtNfproto, num: numNfpro}
+		return numField(dtNfproto, depNone, nsNfproto)
 	case "protocol":
-		return field{kind: fNum, dt: dtEther, num: numEther}
+		return numField(dtEther, depNone, nsEther)
 	case "iif":
 		return field{kind: fIface, dt: dtIfindex}
 	case "iifname":
@@ -507,22 +587,22 @@ func metaField(x *Meta) field {
 	case "oif", "oifname", "oiftype", "oifgroup", "oifkind":
 		return unknownField(depOut)
 	case "mark":
-		return field{kind: fNum, dt: dtMark, num: numMark}
+		return numField(dtMark, depNone, nsMark)
 	case "pkttype":
-		return field{kind: fNum, dt: dtPktType, num: constNum(0)}
+		return constField(dtPktType, depNone, pktTypeNames["host"])
 	case "skuid", "skgid", "cgroup":
 		// no local socket owns an arriving first packet
 		return unknownField(depNever)
 	}
-	return unknownField(nil)
+	return unknownField(depNone)
 }
 
 func ctField(x *Ct) field {
-	fam, key, _ := strings.Cut(x.Key, " ")
-	if key == "" {
-		fam, key = "", x.Key
+	fam, key := "", x.Key
+	if i := indexByte(x.Key, ' '); i >= 0 {
+		fam, key = x.Key[:i], x.Key[i+1:]
 	}
-	var dep depFn
+	dep := depNone
 	switch fam {
 	case "ip":
 		dep = depIPv4
@@ -531,17 +611,17 @@ func ctField(x *Ct) field {
 	}
 	switch key {
 	case "state":
-		return field{kind: fNum, dt: dtCtState, num: constNum(ctStateNames["new"])}
+		return constField(dtCtState, depNone, ctStateNames["new"])
 	case "status":
-		return field{kind: fNum, dt: dtCtStatus, num: numStatus}
+		return numField(dtCtStatus, depNone, nsCtStatus)
 	case "direction":
-		return field{kind: fNum, dt: dtCtDir, num: constNum(0)}
+		return constField(dtCtDir, depNone, ctDirNames["original"])
 	case "mark":
-		return field{kind: fNum, dt: dtMark, num: numCtMark}
+		return numField(dtMark, depNone, nsCtMark)
 	case "l3proto":
-		return field{kind: fNum, dt: dtNfproto, num: numNfpro}
+		return numField(dtNfproto, depNone, nsNfproto)
 	case "protocol":
-		return field{kind: fNum, dt: dtProto, num: numProto}
+		return numField(dtProto, depNone, nsProto)
 	case "saddr", "daddr":
 		dt := dtAddr4
 		if fam == "ip6" {
@@ -549,20 +629,20 @@ func ctField(x *Ct) field {
 		}
 		switch {
 		case fam == "":
-			return unknownField(nil)
+			return unknownField(depNone)
 		case x.Dir == "original" && key == "saddr", x.Dir == "reply" && key == "daddr":
 			return field{kind: fSrc, dt: dt, dep: dep}
 		case x.Dir == "original":
-			return field{kind: fAddr, dt: dt, dep: dep, addr: origDst}
+			return field{kind: fAddr, dt: dt, dep: dep, origDst: true}
 		case x.Dir == "reply":
-			return field{kind: fAddr, dt: dt, dep: dep, addr: dstAddr}
+			return field{kind: fAddr, dt: dt, dep: dep}
 		}
 	case "proto-dst", "proto-src":
 		switch {
 		case x.Dir == "original" && key == "proto-dst":
-			return field{kind: fNum, dt: dtPort, num: numOrigDPort}
+			return numField(dtPort, depNone, nsOrigDPort)
 		case x.Dir == "reply" && key == "proto-src":
-			return field{kind: fNum, dt: dtPort, num: numDPort}
+			return numField(dtPort, depNone, nsDPort)
 		case x.Dir != "":
 			return field{kind: fSport, dt: dtPort}
 		}
@@ -570,59 +650,146 @@ func ctField(x *Ct) field {
 	return unknownField(dep)
 }
 
+func indexByte(s string, c byte) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
 func fibField(x *Fib) field {
 	has := func(f string) bool { return slices.Contains(x.Flags, f) }
 	switch x.Result {
 	case "type":
 		if !has("daddr") {
-			return unknownField(nil)
+			return unknownField(depNone)
 		}
-		viaIif := has("iif") || has("oif")
-		return field{kind: fNum, dt: dtFibType, num: func(w *walker, _ *wstate) (uint64, bool) {
-			d := w.e.Pkt.Dst
-			switch {
-			case w.e.Env.IsLocal(d):
-				// local on some interface; with "iif" it must be local on the arrival one
-				return fibTypeNames["local"], !viaIif
-			case d.IsMulticast():
-				return fibTypeNames["multicast"], true
-			case d == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-				return fibTypeNames["broadcast"], true
-			}
-			return fibTypeNames["unicast"], true
-		}}
+		if has("iif") || has("oif") {
+			return numField(dtFibType, depNone, nsFibDaddrIifType)
+		}
+		return numField(dtFibType, depNone, nsFibDaddrType)
 	case "oif", "oifname":
 		if has("saddr") {
 			// reverse path filter: a client that can reach us has a route back
-			return field{kind: fNum, dt: dtBool, num: constNum(1)}
+			return constField(dtBool, depNone, 1)
 		}
 	}
-	return unknownField(nil)
+	return unknownField(depNone)
 }
 
-func andDeps(fields []field) depFn {
-	var deps []depFn
+// value is the number a field reads from the packet; ok is false when it is unknown.
+func (w *walker) value(f *field, s *wstate) (uint64, bool) {
+	var v uint64
+	ok := true
+	p := w.e.Pkt
+	switch f.src {
+	case nsConst:
+		v = f.k
+	case nsDPort:
+		v = uint64(p.DPort)
+	case nsOrigDPort:
+		v = uint64(p.DPort)
+		if p.DNATed {
+			v = uint64(p.OrigDPort)
+		}
+	case nsProto:
+		v = 6
+		if p.Proto == "udp" {
+			v = 17
+		}
+	case nsNfproto:
+		v = 2
+		if p.Family == netfilter.IPv6 {
+			v = 10
+		}
+	case nsEther:
+		v = 0x0800
+		if p.Family == netfilter.IPv6 {
+			v = 0x86dd
+		}
+	case nsMark:
+		v, ok = uint64(s.mark), s.markOK
+	case nsCtMark:
+		v, ok = uint64(s.ctmark), s.ctOK
+	case nsCtStatus:
+		if p.DNATed {
+			v = ctStatusNames["dnat"]
+		}
+	case nsFibDaddrType, nsFibDaddrIifType:
+		d := p.Dst
+		switch {
+		case w.e.Env.IsLocal(d):
+			// local on some interface; with "iif" it must be local on the arrival one
+			v, ok = fibTypeNames["local"], f.src == nsFibDaddrType
+		case d.IsMulticast():
+			v = fibTypeNames["multicast"]
+		case d == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+			v = fibTypeNames["broadcast"]
+		default:
+			v = fibTypeNames["unicast"]
+		}
+	}
+	switch f.op {
+	case '&':
+		v &= f.operand
+	case '|':
+		v |= f.operand
+	case '^':
+		v ^= f.operand
+	case '<':
+		v <<= f.operand
+	case '>':
+		v >>= f.operand
+	}
+	return v, ok
+}
+
+func (w *walker) addr(f *field) netip.Addr {
+	if f.origDst && w.e.Pkt.DNATed {
+		return w.e.Pkt.OrigDst
+	}
+	return w.e.Pkt.Dst
+}
+
+// dep says whether an expression exists for the packet.
+func (w *walker) dep(d depKind) netfilter.Tri {
+	switch d {
+	case depNone:
+		return netfilter.Yes
+	case depIPv4:
+		return netfilter.TriOf(w.e.Pkt.Family == netfilter.IPv4)
+	case depIPv6:
+		return netfilter.TriOf(w.e.Pkt.Family == netfilter.IPv6)
+	case depTCP:
+		return netfilter.TriOf(w.e.Pkt.Proto == "tcp")
+	case depUDP:
+		return netfilter.TriOf(w.e.Pkt.Proto == "udp")
+	case depOut:
+		return netfilter.TriOf(w.hook == netfilter.Forward || w.hook == netfilter.Output || w.hook == netfilter.Postrouting)
+	}
+	return netfilter.No
+}
+
+func (w *walker) deps(ds []depKind) netfilter.Tri {
+	t := netfilter.Yes
+	for _, d := range ds {
+		if t = and(t, w.dep(d)); t == netfilter.No {
+			return t
+		}
+	}
+	return t
+}
+
+func depsOf(fields []field) []depKind {
+	var ds []depKind
 	for _, f := range fields {
-		if f.dep != nil {
-			deps = append(deps, f.dep)
+		if f.dep != depNone && !slices.Contains(ds, f.dep) {
+			ds = append(ds, f.dep)
 		}
 	}
-	switch len(deps) {
-	case 0:
-		return nil
-	case 1:
-		return deps[0]
-	}
-	return func(w *walker) netfilter.Tri {
-		t := netfilter.Yes
-		for _, d := range deps {
-			t = and(t, d(w))
-			if t == netfilter.No {
-				return t
-			}
-		}
-		return t
-	}
+	return ds
 }
 
 func (p *program) keyFields(e Expr) []field {
@@ -651,27 +818,44 @@ func hasKind(fs []field, k fkind) bool {
 // --- matches
 
 func (p *program) compileMatch(m *Match) matcher {
-	fields := p.keyFields(m.Left)
-	dep := andDeps(fields)
+	var one [1]field
+	var fields []field
+	if c, ok := m.Left.(*Concat); ok {
+		fields = p.keyFields(c)
+	} else {
+		one[0] = p.compileField(m.Left)
+		fields = one[:]
+	}
+	out := matcher{m: m, src: hasKind(fields, fSrc), neg: m.Op == "!="}
+	switch deps := depsOf(fields); len(deps) {
+	case 0:
+	case 1:
+		out.dep = deps[0]
+	default:
+		out.ext().deps = deps
+	}
 	maybe := func(note string) matcher {
-		return matcher{m: m, note: note, eval: func(w *walker, _ *wstate) netfilter.Tri {
-			if dep != nil && dep(w) == netfilter.No {
-				return netfilter.No
-			}
-			return netfilter.Maybe
-		}}
+		out.kind, out.tri, out.neg, out.src = mConst, netfilter.Maybe, false, false
+		if note != "" {
+			out.ext().note = note
+		}
+		return out
+	}
+	switch m.Op {
+	case "==", "!=", "in", "<", ">", "<=", ">=":
+	default:
+		return maybe(fmt.Sprintf("unknown operator %q", m.Op))
 	}
 	if hasKind(fields, fUnknown) {
 		return maybe("")
 	}
-	dts := dtypes(fields)
-	var test func(w *walker, s *wstate) netfilter.Tri
+	var elems []elem
 	if name, ok := setRef(m.Right); ok {
-		sc := p.setElems(name, dts, false)
+		sc := p.setElems(name, dtypes(fields), false)
 		if sc.err != nil {
 			return maybe(sc.err.Error())
 		}
-		test = member(fields, sc.elems)
+		elems = sc.elems
 	} else {
 		v, err := untyped(m.Right)
 		if err != nil {
@@ -683,47 +867,85 @@ func (p *program) compileMatch(m *Match) matcher {
 			if err != nil {
 				return maybe(err.Error())
 			}
-			test = member(fields, []elem{e})
+			elems = []elem{e}
 		case m.Op == "in" && len(fields) == 1 && fields[0].dt.bitmask() && !isSetValue(v):
 			bits, err := numOf(v, fields[0].dt)
 			if err != nil {
 				return maybe(err.Error())
 			}
-			get := fields[0].num
-			test = func(w *walker, s *wstate) netfilter.Tri {
-				n, ok := get(w, s)
-				if !ok {
-					return netfilter.Maybe
-				}
-				return netfilter.TriOf(n&bits != 0)
-			}
+			out.kind, out.f, out.bits = mBits, fields[0], bits
+			return out
 		default:
-			elems, err := elemsOf(v, dts)
-			if err != nil {
+			if elems, err = elemsOf(v, dtypes(fields)); err != nil {
 				return maybe(err.Error())
 			}
-			test = member(fields, elems)
 		}
 	}
-	switch m.Op {
-	case "==", "in", "<", ">", "<=", ">=":
-	case "!=":
-		inner := test
-		test = func(w *walker, s *wstate) netfilter.Tri { return inner(w, s).Not() }
+	if len(fields) == 1 {
+		f := fields[0]
+		switch f.kind {
+		case fNum:
+			out.kind, out.f, out.ivs = mNum, f, mergeIntervals(elems)
+			return out
+		case fSport:
+			out.kind, out.tri = mConst, sportTri(mergeIntervals(elems))
+			return out
+		case fSrc:
+			out.kind = mSrc
+			out.ext().ranges = mergeAddrRanges(elems)
+			return out
+		}
+	}
+	out.kind = mGeneral
+	out.ext().fields, out.x.elems = slices.Clone(fields), elems
+	return out
+}
+
+// eval tests the match.
+func (m *matcher) eval(w *walker, s *wstate) netfilter.Tri {
+	d := w.dep(m.dep)
+	if d == netfilter.No {
+		return d
+	}
+	if m.x != nil && len(m.x.deps) > 0 {
+		if d = w.deps(m.x.deps); d == netfilter.No {
+			return d
+		}
+	}
+	var t netfilter.Tri
+	switch m.kind {
+	case mConst:
+		t = m.tri
+	case mNum:
+		v, ok := w.value(&m.f, s)
+		switch {
+		case !ok:
+			t = netfilter.Maybe
+		case len(m.ivs) == 1:
+			t = netfilter.TriOf(m.ivs[0].lo <= v && v <= m.ivs[0].hi)
+		default:
+			t = netfilter.TriOf(inIntervals(m.ivs, v))
+		}
+	case mBits:
+		v, ok := w.value(&m.f, s)
+		if !ok {
+			t = netfilter.Maybe
+		} else {
+			t = netfilter.TriOf(v&m.bits != 0)
+		}
+	case mSrc:
+		if r := m.x.ranges; len(r) <= srcWindow {
+			t = netfilter.TriOf(w.e.SrcIn(r...))
+		} else {
+			t = netfilter.TriOf(w.e.SrcIn(srcNeighbours(r, w.e.Pkt.Src)...))
+		}
 	default:
-		return maybe(fmt.Sprintf("unknown operator %q", m.Op))
+		t = member(w, s, m.x.fields, m.x.elems)
 	}
-	eval := test
-	if dep != nil {
-		eval = func(w *walker, s *wstate) netfilter.Tri {
-			d := dep(w)
-			if d == netfilter.No {
-				return d
-			}
-			return and(d, test(w, s))
-		}
+	if m.neg {
+		t = t.Not()
 	}
-	return matcher{src: hasKind(fields, fSrc), m: m, eval: eval}
+	return and(d, t)
 }
 
 func isSetValue(v any) bool {
@@ -746,8 +968,8 @@ func compareElem(fields []field, v any, op string) (elem, error) {
 	if err != nil {
 		return nil, err
 	}
-	max := f.dt.max()
-	c := comp{lo: 0, hi: max}
+	hi := f.dt.max()
+	c := comp{lo: 0, hi: hi}
 	switch op {
 	case "<":
 		if n == 0 {
@@ -757,7 +979,7 @@ func compareElem(fields []field, v any, op string) (elem, error) {
 	case "<=":
 		c.hi = n
 	case ">":
-		if n >= max {
+		if n >= hi {
 			return elem{{lo: 1, hi: 0}}, nil
 		}
 		c.lo = n + 1
@@ -777,7 +999,15 @@ func mergeIntervals(elems []elem) []interval {
 			ivs = append(ivs, interval{e[0].lo, e[0].hi})
 		}
 	}
-	sort.Slice(ivs, func(i, j int) bool { return ivs[i].lo < ivs[j].lo })
+	slices.SortFunc(ivs, func(a, b interval) int {
+		switch {
+		case a.lo < b.lo:
+			return -1
+		case a.lo > b.lo:
+			return 1
+		}
+		return 0
+	})
 	out := ivs[:0]
 	for _, iv := range ivs {
 		if n := len(out); n > 0 && (iv.lo <= out[n-1].hi || (out[n-1].hi != ^uint64(0) && iv.lo == out[n-1].hi+1)) {
@@ -786,12 +1016,20 @@ func mergeIntervals(elems []elem) []interval {
 		}
 		out = append(out, iv)
 	}
-	return out
+	return slices.Clip(out)
 }
 
 func inIntervals(ivs []interval, v uint64) bool {
-	i := sort.Search(len(ivs), func(i int) bool { return ivs[i].hi >= v })
-	return i < len(ivs) && ivs[i].lo <= v
+	lo, hi := 0, len(ivs)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if ivs[mid].hi < v {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo < len(ivs) && ivs[lo].lo <= v
 }
 
 // srcWindow is how many ranges of a large address set one test hands to SrcIn.
@@ -815,7 +1053,7 @@ func mergeAddrRanges(elems []elem) []report.AddrRange {
 		}
 		out = append(out, r)
 	}
-	return out
+	return slices.Clip(out)
 }
 
 // srcNeighbours returns the ranges of a sorted, disjoint list that decide membership of
@@ -823,11 +1061,16 @@ func mergeAddrRanges(elems []elem) []report.AddrRange {
 // few after it. Classes simulates from the lowest address of a part, so the cuts these
 // ranges make are the ones it needs; the parts above are simulated again and cut further.
 func srcNeighbours(ranges []report.AddrRange, src netip.Addr) []report.AddrRange {
-	i := sort.Search(len(ranges), func(i int) bool {
-		r := ranges[i]
-		return r.To.BitLen() > src.BitLen() || (r.To.BitLen() == src.BitLen() && r.To.Compare(src) >= 0)
-	})
-	return ranges[i:min(len(ranges), i+srcWindow)]
+	lo, hi := 0, len(ranges)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if r := ranges[mid]; r.To.BitLen() < src.BitLen() || (r.To.BitLen() == src.BitLen() && r.To.Less(src)) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return ranges[lo:min(len(ranges), lo+srcWindow)]
 }
 
 // ephemeral is the range a client's source port comes from on any common system.
@@ -852,61 +1095,33 @@ func sportTri(ivs []interval) netfilter.Tri {
 	return netfilter.Maybe
 }
 
-// member builds the set-membership test of a key against elements.
-func member(fields []field, elems []elem) func(w *walker, s *wstate) netfilter.Tri {
-	if len(fields) == 1 {
-		f := fields[0]
-		switch f.kind {
-		case fNum:
-			ivs := mergeIntervals(elems)
-			get := f.num
-			return func(w *walker, s *wstate) netfilter.Tri {
-				v, ok := get(w, s)
-				if !ok {
-					return netfilter.Maybe
-				}
-				return netfilter.TriOf(inIntervals(ivs, v))
-			}
-		case fSport:
-			t := sportTri(mergeIntervals(elems))
-			return func(*walker, *wstate) netfilter.Tri { return t }
-		case fSrc:
-			ranges := mergeAddrRanges(elems)
-			if len(ranges) <= srcWindow {
-				return func(w *walker, _ *wstate) netfilter.Tri { return netfilter.TriOf(w.e.SrcIn(ranges...)) }
-			}
-			return func(w *walker, _ *wstate) netfilter.Tri {
-				return netfilter.TriOf(w.e.SrcIn(srcNeighbours(ranges, w.e.Pkt.Src)...))
-			}
+// member tests a key against elements one by one.
+func member(w *walker, s *wstate, fields []field, elems []elem) netfilter.Tri {
+	vals := fieldValues(w, s, fields)
+	res := netfilter.No
+	for _, e := range elems {
+		if res = or(res, elemTri(w, fields, vals, e)); res == netfilter.Yes {
+			break
 		}
 	}
-	return func(w *walker, s *wstate) netfilter.Tri {
-		vals := fieldValues(w, s, fields)
-		res := netfilter.No
-		for _, e := range elems {
-			res = or(res, elemTri(w, fields, vals, e))
-			if res == netfilter.Yes {
-				break
-			}
-		}
-		return res
-	}
+	return res
 }
 
 type fval struct {
-	n    uint64
-	ok   bool
-	addr netip.Addr
+	n  uint64
+	ok bool
+	a  netip.Addr
 }
 
 func fieldValues(w *walker, s *wstate, fields []field) []fval {
 	vals := make([]fval, len(fields))
-	for i, f := range fields {
+	for i := range fields {
+		f := &fields[i]
 		switch f.kind {
 		case fNum:
-			vals[i].n, vals[i].ok = f.num(w, s)
+			vals[i].n, vals[i].ok = w.value(f, s)
 		case fAddr:
-			vals[i].addr = f.addr(w)
+			vals[i].a = w.addr(f)
 		}
 	}
 	return vals
@@ -916,9 +1131,9 @@ func fieldValues(w *walker, s *wstate, fields []field) []fval {
 // the source (so only the ranges of elements whose other parts match reach SrcIn).
 func elemTri(w *walker, fields []field, vals []fval, e elem) netfilter.Tri {
 	t := netfilter.Yes
-	for i, f := range fields {
+	for i := range fields {
 		c := &e[i]
-		switch f.kind {
+		switch fields[i].kind {
 		case fNum:
 			if !vals[i].ok {
 				t = and(t, netfilter.Maybe)
@@ -926,7 +1141,7 @@ func elemTri(w *walker, fields []field, vals []fval, e elem) netfilter.Tri {
 				t = and(t, netfilter.TriOf(c.lo <= vals[i].n && vals[i].n <= c.hi))
 			}
 		case fAddr:
-			t = and(t, netfilter.TriOf(c.r.Contains(vals[i].addr)))
+			t = and(t, netfilter.TriOf(c.r.Contains(vals[i].a)))
 		case fIface:
 			if c.index {
 				t = and(t, netfilter.Maybe)
@@ -944,10 +1159,9 @@ func elemTri(w *walker, fields []field, vals []fval, e elem) netfilter.Tri {
 			return t
 		}
 	}
-	for i, f := range fields {
-		if f.kind == fSrc {
-			t = and(t, netfilter.TriOf(w.e.SrcIn(e[i].r)))
-			if t == netfilter.No {
+	for i := range fields {
+		if fields[i].kind == fSrc {
+			if t = and(t, netfilter.TriOf(w.e.SrcIn(e[i].r))); t == netfilter.No {
 				return t
 			}
 		}
@@ -958,11 +1172,9 @@ func elemTri(w *walker, fields []field, vals []fval, e elem) netfilter.Tri {
 // lookup finds the element a key selects: yes is the index of the element that surely
 // matches (-1 if none); maybes are the elements that may.
 func (l *lookupStep) lookup(w *walker, s *wstate) (yes int, maybes []int) {
-	dep := netfilter.Yes
-	if l.dep != nil {
-		if dep = l.dep(w); dep == netfilter.No {
-			return -1, nil // the key does not exist for this packet: nothing matches
-		}
+	dep := w.deps(l.deps)
+	if dep == netfilter.No {
+		return -1, nil // the key does not exist for this packet: nothing matches
 	}
 	vals := fieldValues(w, s, l.fields)
 	for i, e := range l.elems {
@@ -996,8 +1208,6 @@ func or(a, b netfilter.Tri) netfilter.Tri {
 	return netfilter.Maybe
 }
 
-// setElems reads the elements of a named set (or the keys of a map) for a key of the
-// given part types; for maps, data holds the data half of each element.
 func (p *program) setElems(name string, dts []dtype, isMap bool) setCache {
 	ck := name + "\x00" + string(dtsBytes(dts))
 	if c, ok := p.sets[ck]; ok {
@@ -1035,6 +1245,11 @@ func readElems(raws []json.RawMessage, dts []dtype, isMap bool) ([]elem, []json.
 			key = pair[0]
 			data = append(data, pair[1])
 		}
+		if slices.Contains(dts, dtUnknown) {
+			// a key the simulation cannot read: the element is a placeholder that may match
+			elems = append(elems, make(elem, len(dts)))
+			continue
+		}
 		v, err := untyped(key)
 		if err != nil {
 			return nil, nil, err
@@ -1066,8 +1281,17 @@ func (p *program) mapElems(raw json.RawMessage, dts []dtype) ([]elem, []json.Raw
 func (p *program) compileVMap(v *VMap) step {
 	text := StmtText(v)
 	fields := p.keyFields(v.Key)
-	l := &lookupStep{fields: fields, dep: andDeps(fields), text: text}
+	l := &lookupStep{fields: fields, deps: depsOf(fields), text: text}
 	elems, data, err := p.mapElems(v.Data, dtypes(fields))
+	if err != nil {
+		// elements the key type does not read: any of them may be the one
+		unknown := make([]field, len(fields))
+		for i, f := range fields {
+			unknown[i] = unknownField(f.dep)
+		}
+		l.fields = unknown
+		elems, data, err = p.mapElems(v.Data, dtypes(unknown))
+	}
 	if err != nil {
 		return step{kind: sMaybe, text: fmt.Sprintf("%s cannot be evaluated (%v)", text, err)}
 	}
@@ -1096,6 +1320,12 @@ func (p *program) compileNAT(n *NATStmt) step {
 		return step{kind: sAcceptNAT, text: text}
 	}
 	ns := &natStep{kind: n.Kind, text: text}
+	switch n.Family {
+	case "ip":
+		ns.family = netfilter.IPv4
+	case "ip6":
+		ns.family = netfilter.IPv6
+	}
 	if n.Kind == "dnat" && len(n.Addr) > 0 {
 		if ml, ok := rawExpr(n.Addr).(*MapLookup); ok {
 			l, err := p.natLookup(ml, text)
@@ -1137,7 +1367,7 @@ func (p *program) natLookup(ml *MapLookup, text string) (*lookupStep, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", text, err)
 	}
-	l := &lookupStep{fields: fields, dep: andDeps(fields), elems: elems, text: text}
+	l := &lookupStep{fields: fields, deps: depsOf(fields), elems: elems, text: text}
 	for _, d := range data {
 		v, err := untyped(d)
 		if err != nil {
@@ -1200,9 +1430,117 @@ func (p *program) markValue(raw json.RawMessage) func(w *walker, s *wstate) (uin
 	if f.kind != fNum || f.dt != dtMark {
 		return unknownMark
 	}
-	get := f.num
 	return func(w *walker, s *wstate) (uint32, bool) {
-		n, ok := get(w, s)
+		n, ok := w.value(&f, s)
 		return uint32(n), ok
 	}
+}
+
+// --- port index
+
+// indexMin is the chain length from which a chain gets a port index.
+const indexMin = 64
+
+// maxExpand bounds the ports of one rule entered one by one into the index.
+const maxExpand = 64
+
+// portIndex lets a walk skip the rules of a long chain that cannot match the packet's
+// destination port: rules whose first match requires a tcp, udp or th dport. A skipped
+// rule would have failed at that first match, before any other test, so the walk and the
+// source ranges it hands to SrcIn are the same.
+type portIndex struct {
+	any   []int32 // rules without a port condition
+	ports [2]map[uint16][]int32
+	wide  []wideRule // rules with more ports than maxExpand
+	mu    sync.Mutex
+	cache map[uint32][]int32
+}
+
+type wideRule struct {
+	i     int32
+	proto [2]bool
+	ivs   []interval
+}
+
+// portCond returns the protocols and ports a rule requires, if its first match says so.
+func portCond(cr *crule) (proto [2]bool, ivs []interval, ok bool) {
+	if len(cr.steps) == 0 || cr.steps[0].kind != sMatch {
+		return proto, nil, false
+	}
+	for i := range cr.steps[0].ms {
+		m := &cr.steps[0].ms[i]
+		if m.kind != mNum || m.neg || m.f.src != nsDPort || m.f.op != 0 || m.x != nil {
+			continue
+		}
+		switch m.f.dep {
+		case depTCP:
+			proto[0] = true
+		case depUDP:
+			proto[1] = true
+		case depNone:
+			proto = [2]bool{true, true}
+		default:
+			continue
+		}
+		return proto, m.ivs, true
+	}
+	return proto, nil, false
+}
+
+func buildIndex(cc *cchain) *portIndex {
+	if len(cc.rules) < indexMin {
+		return nil
+	}
+	ix := &portIndex{ports: [2]map[uint16][]int32{{}, {}}, cache: map[uint32][]int32{}}
+	for i, cr := range cc.rules {
+		proto, ivs, ok := portCond(cr)
+		if !ok {
+			ix.any = append(ix.any, int32(i))
+			continue
+		}
+		n := uint64(0)
+		for _, iv := range ivs {
+			n += iv.hi - iv.lo + 1
+		}
+		if n > maxExpand {
+			ix.wide = append(ix.wide, wideRule{int32(i), proto, ivs})
+			continue
+		}
+		for p := range 2 {
+			if !proto[p] {
+				continue
+			}
+			for _, iv := range ivs {
+				for port := iv.lo; port <= iv.hi && port <= 65535; port++ {
+					ix.ports[p][uint16(port)] = append(ix.ports[p][uint16(port)], int32(i))
+				}
+			}
+		}
+	}
+	return ix
+}
+
+// candidates are the indexes, in order, of the rules that may match a packet of the
+// protocol and destination port.
+func (ix *portIndex) candidates(proto string, port uint16) []int32 {
+	p := 0
+	if proto == "udp" {
+		p = 1
+	}
+	key := uint32(p)<<16 | uint32(port)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if c, ok := ix.cache[key]; ok {
+		return c
+	}
+	c := slices.Concat(ix.any, ix.ports[p][port])
+	for _, wr := range ix.wide {
+		if wr.proto[p] && inIntervals(wr.ivs, uint64(port)) {
+			c = append(c, wr.i)
+		}
+	}
+	slices.Sort(c)
+	c = slices.Compact(c)
+	ix.cache[key] = c
+	return c
 }

@@ -30,33 +30,38 @@ func Fix(r *report.Rule, family string, proto string, port uint16, src string) [
 	if r.Position == 0 {
 		handle = 0
 	}
-	saddr := saddrMatch(family, src)
+	saddr := saddrMatch(src)
+	persist := "nft list ruleset > /etc/nftables.conf  # keep it across reboots (RHEL: /etc/sysconfig/nftables.conf)"
 	if fam == "inet" && table == "firewalld" {
 		if cmds := firewalldFix(chain, family, proto, port, src); cmds != nil {
 			return cmds
 		}
+		persist = "# firewalld rewrites its table on reload: make the same change with firewall-cmd to keep it"
 	}
 	match := fmt.Sprintf("%s dport %d", proto, port)
 	if saddr != "" {
 		match += " " + saddr
 	}
 	var cmd string
-	if handle > 0 {
+	switch {
+	case handle > 0:
 		cmd = fmt.Sprintf("nft insert rule %s %s %s position %d %s accept", fam, table, chain, handle, match)
-	} else {
+	case r.Position > 0: // a rule without a known handle: the top of its chain is before it
+		cmd = fmt.Sprintf("nft insert rule %s %s %s %s accept", fam, table, chain, match)
+	default:
 		cmd = fmt.Sprintf("nft add rule %s %s %s %s accept", fam, table, chain, match)
 	}
-	return []string{cmd, "nft list ruleset > /etc/nftables.conf  # keep it across reboots (RHEL: /etc/sysconfig/nftables.conf)"}
+	return []string{cmd, persist}
 }
 
 // saddrMatch is "ip saddr 203.0.113.0/24", or "" for any source.
-func saddrMatch(family, src string) string {
+func saddrMatch(src string) string {
 	p, ok := sourcePrefix(src)
 	if !ok {
 		return ""
 	}
 	kw := "ip saddr"
-	if p.Addr().Is6() || family == "ip6" && !p.Addr().Is4() {
+	if p.Addr().Is6() {
 		kw = "ip6 saddr"
 	}
 	return kw + " " + prefixText(p)

@@ -122,11 +122,7 @@ func (g *gen) ruleset(rules int) {
 		g.obj(`{"chain":{"family":%q,"table":%q,"name":"svc_%d","handle":%d}}`, fam, tbl, p, g.nextHandle())
 	}
 
-	written := 0
-	add := func(chain string, exprs ...string) {
-		g.rule(fam, tbl, chain, exprs...)
-		written++
-	}
+	add := func(chain string, exprs ...string) { g.rule(fam, tbl, chain, exprs...) }
 	// input: state, loopback, blocklist, ICMP, the allow set
 	add("input", `{"vmap":{"key":{"ct":{"key":"state"}},"data":{"set":[["invalid",{"drop":null}],["established",{"accept":null}],["related",{"accept":null}]]}}}`)
 	add("input", match(`{"meta":{"key":"iif"}}`, "==", `"lo"`), jAccept)
@@ -134,10 +130,11 @@ func (g *gen) ruleset(rules int) {
 	add("input", match(`{"meta":{"key":"l4proto"}}`, "==", `{"set":["icmp","ipv6-icmp"]}`), `{"limit":{"rate":10,"burst":5,"per":"second"}}`, jAccept)
 	add("input", match(`{"concat":[`+jSaddr+`,`+jTCPDp+`]}`, "==", `"@svc_allow"`), jAccept)
 
-	nat := 4 + 2*published // forward rules and the nat table
-	tail := 3
+	// the rest of the budget: the flat section, one chain per service, forward and nat
+	const fixed = 5 + 3 + 2 // input head and tail, forward head
 	linear := rules / 5
-	perSvc := max(1, (rules-written-linear-nat-tail)/len(ports))
+	svcRules := max(len(ports), rules-fixed-linear-2*published)
+	perSvc, extra := svcRules/len(ports), svcRules%len(ports)
 	// a flat section of per-source rules
 	for i := 0; i < linear; i++ {
 		p := ports[g.rnd.IntN(len(ports))]
@@ -157,9 +154,13 @@ func (g *gen) ruleset(rules int) {
 	add("input", `{"reject":{"type":"icmpx","expr":"admin-prohibited"}}`)
 
 	// one chain per service
-	for _, p := range ports {
+	for k, p := range ports {
 		chain := fmt.Sprintf("svc_%d", p)
-		for i := 0; i < perSvc; i++ {
+		n := perSvc
+		if k < extra {
+			n++
+		}
+		for i := 0; i < n; i++ {
 			switch g.rnd.IntN(8) {
 			case 0:
 				add(chain, match(jSaddr, "==", g.addr()), jCount, jDrop)

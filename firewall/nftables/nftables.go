@@ -91,8 +91,6 @@ type Chain struct {
 	// Dev is the device of a netdev or ingress chain.
 	Dev   string
 	Rules []*Rule
-
-	index int // position of the chain object in the dump
 }
 
 // IsBase reports whether the chain is registered on a hook.

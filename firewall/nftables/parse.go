@@ -34,6 +34,8 @@ func Parse(r io.Reader, name string) (*Ruleset, error) {
 func ParseBytes(b []byte, name string) (*Ruleset, error) { return Parse(bytes.NewReader(b), name) }
 
 type parser struct {
+	// names interns the family, table and chain names every rule repeats
+	names  map[string]string
 	name   string
 	rs     *Ruleset
 	tables []indexed[tableJSON]
@@ -70,6 +72,21 @@ type ruleJSON struct {
 	Family, Table, Chain, Comment string
 	Handle                        int
 	Expr                          []json.RawMessage
+}
+
+// intern reads a JSON string, sharing the copies of names seen before.
+func (p *parser) intern(b []byte) (string, bool) {
+	if s, ok := p.names[string(b)]; ok {
+		return s, true
+	}
+	s, ok := jsonString(b)
+	if ok && len(p.names) < 4096 {
+		if p.names == nil {
+			p.names = map[string]string{}
+		}
+		p.names[string(b)] = s
+	}
+	return s, ok
 }
 
 // errorf prefixes the file name.
@@ -246,7 +263,7 @@ func (p *parser) collect(i int, off int64, raw json.RawMessage) error {
 		p.chains = append(p.chains, indexed[chainJSON]{i, c})
 	case "rule":
 		r := &ruleJSON{}
-		if err := r.read(body); err != nil {
+		if err := r.read(body, p.intern); err != nil {
 			return bad(err)
 		}
 		p.rules = append(p.rules, indexed[ruleJSON]{i, r})
@@ -277,10 +294,10 @@ func (p *parser) collect(i int, off int64, raw json.RawMessage) error {
 }
 
 // read decodes a rule body; it runs for every rule, so it avoids the maps of fields.
-func (r *ruleJSON) read(b []byte) error {
+func (r *ruleJSON) read(b []byte, intern func([]byte) (string, bool)) error {
 	var err error
 	str := func(k string, v []byte, dst *string) {
-		s, ok := jsonString(v)
+		s, ok := intern(v)
 		if !ok && err == nil {
 			err = fmt.Errorf("%q is not a string", k)
 		}
@@ -351,7 +368,7 @@ func (p *parser) build() error {
 		if t.chains[v.Name] != nil {
 			return p.objErr(o.i, what, errors.New("chain declared twice"))
 		}
-		c := &Chain{Table: t, Name: v.Name, Handle: v.Handle, Type: v.Type, Hook: v.Hook, Policy: v.Policy, index: o.i}
+		c := &Chain{Table: t, Name: v.Name, Handle: v.Handle, Type: v.Type, Hook: v.Hook, Policy: v.Policy}
 		if len(v.Prio) > 0 {
 			prio, err := parsePrio(v.Prio, t.Family)
 			if err != nil {
@@ -400,21 +417,20 @@ func (p *parser) build() error {
 	}
 	for _, o := range p.rules {
 		v := o.v
-		what := ruleWhat(v.Family, v.Table, v.Chain, v.Handle)
-		t, err := tableOf(o.i, what, v.Family, v.Table)
-		if err != nil {
-			return err
+		t := tables[v.Family+" "+v.Table]
+		if t == nil {
+			return p.objErr(o.i, ruleWhat(v.Family, v.Table, v.Chain, v.Handle), fmt.Errorf("table %s %s is not declared", v.Family, v.Table))
 		}
 		c := t.chains[v.Chain]
 		if c == nil {
-			return p.objErr(o.i, what, fmt.Errorf("chain %q is not declared in table %s", v.Chain, t.ID()))
+			return p.objErr(o.i, ruleWhat(v.Family, v.Table, v.Chain, v.Handle), fmt.Errorf("chain %q is not declared in table %s", v.Chain, t.ID()))
 		}
 		r := &Rule{Chain: c, Handle: v.Handle, Position: len(c.Rules) + 1, Comment: v.Comment, Index: o.i}
 		r.Stmts = make([]Stmt, 0, len(v.Expr))
 		for k, raw := range v.Expr {
 			st, err := parseStmt(raw)
 			if err != nil {
-				return p.objErr(o.i, what, fmt.Errorf("statement %d: %v", k+1, err))
+				return p.objErr(o.i, ruleWhat(v.Family, v.Table, v.Chain, v.Handle), fmt.Errorf("statement %d: %v", k+1, err))
 			}
 			if x, ok := st.(*XT); ok && x != nil {
 				t.HasXT = true
@@ -427,17 +443,8 @@ func (p *parser) build() error {
 }
 
 // ruleWhat names a rule object in errors: "rule in inet filt input handle 12".
-type ruleWhatT struct {
-	family, table, chain string
-	handle               int
-}
-
-func ruleWhat(family, table, chain string, handle int) fmt.Stringer {
-	return ruleWhatT{family, table, chain, handle}
-}
-
-func (r ruleWhatT) String() string {
-	return fmt.Sprintf("rule in %s %s %s handle %d", r.family, r.table, r.chain, r.handle)
+func ruleWhat(family, table, chain string, handle int) string {
+	return fmt.Sprintf("rule in %s %s %s handle %d", family, table, chain, handle)
 }
 
 // checkRefs verifies that every jump, goto and @set reference names something declared.

@@ -30,6 +30,9 @@ func StmtText(st Stmt) string {
 	case *Match:
 		left := ExprText(s.Left)
 		right := valueText(s.Right, quoteFor(s.Left))
+		if isMarkKey(s.Left) {
+			right = hexValue(s.Right, right)
+		}
 		switch {
 		case s.Op == "==" || s.Op == "in":
 			if _, ok := s.Left.(*Binop); ok {
@@ -70,6 +73,9 @@ func StmtText(st Stmt) string {
 		return natText(s)
 	case *Mangle:
 		v := valueText(s.Value, quoteFor(s.Key))
+		if isMarkKey(s.Key) {
+			v = hexValue(s.Value, v)
+		}
 		switch x := rawExpr(s.Value).(type) {
 		case *Immediate, *OpaqueExpr, nil:
 		default:
@@ -118,7 +124,20 @@ func ExprText(e Expr) string {
 		}
 		return strings.Join(parts, " . ")
 	case *Binop:
-		return ExprText(x.Left) + " " + x.Op + " " + valueText(x.Right, false)
+		right := valueText(x.Right, false)
+		if v, err := untyped(x.Right); err == nil {
+			if l, ok := v.([]any); ok { // flags: (fin|syn|rst|ack)
+				parts := make([]string, len(l))
+				for i, f := range l {
+					parts[i] = anyText(f, false)
+				}
+				right = "(" + strings.Join(parts, "|") + ")"
+			}
+		}
+		if isMarkKey(x.Left) {
+			right = hexValue(x.Right, right)
+		}
+		return ExprText(x.Left) + " " + x.Op + " " + right
 	case *MapLookup:
 		return ExprText(x.Key) + " map " + valueText(x.Data, false)
 	case *Immediate:
@@ -139,6 +158,27 @@ func ExprText(e Expr) string {
 		return ""
 	}
 	return "?"
+}
+
+// isMarkKey reports whether e is a mark, which nft prints in hex.
+func isMarkKey(e Expr) bool {
+	switch x := e.(type) {
+	case *Meta:
+		return x.Key == "mark"
+	case *Ct:
+		return x.Key == "mark"
+	case *Binop:
+		return isMarkKey(x.Left)
+	}
+	return false
+}
+
+// hexValue prints a plain number as 0x%08x; anything else stays as rendered.
+func hexValue(raw json.RawMessage, rendered string) string {
+	if n, ok := jsonInt(raw); ok && n >= 0 {
+		return fmt.Sprintf("0x%08x", n)
+	}
+	return rendered
 }
 
 // quoteFor says whether string values of this key are quoted (interface names are).

@@ -128,9 +128,13 @@ type frame struct {
 
 // wstate is where the walk is and what it changed; a fork copies it.
 type wstate struct {
-	stack   []frame
-	cur     *cchain
+	stack []frame
+	cur   *cchain
+	// ri is the rule, si the step in it; cand (for an indexed chain) lists the rules that
+	// may match, ci is ri's place in it
 	ri, si  int
+	cand    []int32
+	ci      int
 	mark    uint32
 	markOK  bool
 	ctmark  uint32
@@ -157,7 +161,8 @@ func (p *program) runner(cc *cchain) func(e *netfilter.Eval) netfilter.Result {
 	hook := netfilter.Hook(cc.c.Hook)
 	return func(e *netfilter.Eval) netfilter.Result {
 		w := &walker{e: e, hook: hook}
-		s := &wstate{cur: cc, mark: e.Pkt.Mark, markOK: true, ctOK: !p.ctMarkSet}
+		s := &wstate{mark: e.Pkt.Mark, markOK: true, ctOK: !p.ctMarkSet}
+		w.enter(s, cc, 0)
 		o := w.run(s)
 		if o.markOK {
 			e.Pkt.Mark = o.mark
@@ -173,7 +178,35 @@ func (s *wstate) done(res netfilter.Result) outcome {
 	return outcome{res: res, mark: s.mark, markOK: s.markOK}
 }
 
-func (s *wstate) nextRule() { s.ri, s.si = s.ri+1, 0 }
+func (s *wstate) nextRule() {
+	s.si = 0
+	if s.cand == nil {
+		s.ri++
+		return
+	}
+	s.ci++
+	if s.ci < len(s.cand) {
+		s.ri = int(s.cand[s.ci])
+	} else {
+		s.ri = len(s.cur.rules)
+	}
+}
+
+// enter moves the walk into chain c at rule ri.
+func (w *walker) enter(s *wstate, c *cchain, ri int) {
+	s.cur, s.si, s.cand = c, 0, nil
+	if c.index == nil {
+		s.ri = ri
+		return
+	}
+	s.cand = c.index.candidates(w.e.Pkt.Proto, w.e.Pkt.DPort)
+	s.ci, _ = slices.BinarySearch(s.cand, int32(ri))
+	if s.ci < len(s.cand) {
+		s.ri = int(s.cand[s.ci])
+	} else {
+		s.ri = len(c.rules)
+	}
+}
 
 // run walks from the state's position to a verdict.
 func (w *walker) run(s *wstate) outcome {
@@ -208,7 +241,7 @@ func (w *walker) run(s *wstate) outcome {
 		case sMaybe:
 			return w.fork(s, r, st.text)
 		case sCond:
-			s.conds = append(s.conds, st.text)
+			s.conds = append(s.conds, condText(r.id(), st.stmt))
 			if st.tri == netfilter.No {
 				s.nextRule()
 			} else {
@@ -233,13 +266,13 @@ func (w *walker) run(s *wstate) outcome {
 			}
 			return s.done(netfilter.Result{Verdict: netfilter.Reject, RejectWith: st.reject, Rule: r.report()})
 		case sUndecided:
-			return s.done(netfilter.Result{Verdict: netfilter.Undecided, Rule: r.report(), Reason: r.id + ": " + st.text})
+			return s.done(netfilter.Result{Verdict: netfilter.Undecided, Rule: r.report(), Reason: r.id() + ": " + st.text})
 		case sAcceptNAT:
 			return s.done(netfilter.Result{Verdict: netfilter.Accept, Rule: r.report()})
 		case sVMap:
 			yes, maybes := st.vm.lookup(w, s)
 			if len(maybes) > 0 {
-				return w.forkMap(s, r, st.vm, yes, maybes)
+				return w.forkMap(s, r, st.vm, maybes)
 			}
 			if yes < 0 {
 				s.nextRule()
@@ -261,7 +294,7 @@ func (w *walker) leave(s *wstate) (outcome, bool) {
 	if n := len(s.stack); n > 0 {
 		f := s.stack[n-1]
 		s.stack = s.stack[:n-1]
-		s.cur, s.ri, s.si = f.c, f.ri, 0
+		w.enter(s, f.c, f.ri)
 		return outcome{}, false
 	}
 	return s.done(netfilter.Result{Verdict: s.cur.policy, Rule: s.cur.policyRule}), true
@@ -281,28 +314,32 @@ func (w *walker) verdict(s *wstate, r *crule, t target) (outcome, bool) {
 	case "jump", "goto":
 		s.entries++
 		if s.entries > maxEntries {
-			return s.done(netfilter.Result{Verdict: netfilter.Undecided, Rule: r.report(), Reason: r.id + ": the chains loop"}), true
+			return s.done(netfilter.Result{Verdict: netfilter.Undecided, Rule: r.report(), Reason: r.id() + ": the chains loop"}), true
 		}
 		if t.kind == "jump" {
 			if len(s.stack) >= maxDepth {
-				return s.done(netfilter.Result{Verdict: netfilter.Undecided, Rule: r.report(), Reason: fmt.Sprintf("%s: jumps nest deeper than %d chains", r.id, maxDepth)}), true
+				return s.done(netfilter.Result{Verdict: netfilter.Undecided, Rule: r.report(), Reason: fmt.Sprintf("%s: jumps nest deeper than %d chains", r.id(), maxDepth)}), true
 			}
 			s.stack = append(s.stack, frame{s.cur, s.ri + 1})
 		}
-		s.cur, s.ri, s.si = t.c, 0, 0
+		w.enter(s, t.c, 0)
 	default:
-		return s.done(netfilter.Result{Verdict: netfilter.Undecided, Rule: r.report(), Reason: r.id + ": unknown verdict " + t.kind}), true
+		return s.done(netfilter.Result{Verdict: netfilter.Undecided, Rule: r.report(), Reason: r.id() + ": unknown verdict " + t.kind}), true
 	}
 	return outcome{}, false
 }
 
 // nat applies dnat or redirect: the nat chain ends accepting, with the rewrite.
 func (w *walker) nat(s *wstate, r *crule, n *natStep) (outcome, bool) {
+	if n.family != "" && n.family != w.e.Pkt.Family {
+		s.nextRule() // "dnat ip to …" does not apply to an IPv6 packet, nor the reverse
+		return outcome{}, false
+	}
 	addr, port := n.addr, n.port
 	if n.lookup != nil {
 		yes, maybes := n.lookup.lookup(w, s)
 		if len(maybes) > 0 {
-			return s.done(netfilter.Result{Verdict: netfilter.Undecided, Rule: r.report(), Reason: r.id + ": " + n.text + ": the map key cannot be evaluated"}), true
+			return s.done(netfilter.Result{Verdict: netfilter.Undecided, Rule: r.report(), Reason: r.id() + ": " + n.text + ": the map key cannot be evaluated"}), true
 		}
 		if yes < 0 { // no mapping: the rule does not apply
 			s.nextRule()
@@ -361,7 +398,7 @@ func evalGroup(w *walker, s *wstate, ms []matcher) (netfilter.Tri, *matcher) {
 // fork evaluates the rest of the walk both ways for a step that cannot be decided:
 // the rule's walk goes on (matched) or the next rule runs (unmatched).
 func (w *walker) fork(s *wstate, r *crule, why string) outcome {
-	reason := r.id + ": " + why
+	reason := r.id() + ": " + why
 	if w.leaves >= maxLeaves {
 		return s.done(netfilter.Result{Verdict: netfilter.Undecided, Rule: r.report(), Reason: fmt.Sprintf("more than %d undecidable paths through the rules (at %s)", maxLeaves, reason)})
 	}
@@ -373,25 +410,15 @@ func (w *walker) fork(s *wstate, r *crule, why string) outcome {
 }
 
 // forkMap follows every element a verdict map may select, and the case where none does.
-func (w *walker) forkMap(s *wstate, r *crule, l *lookupStep, yes int, maybes []int) outcome {
-	reason := r.id + ": the key of " + l.text + " cannot be evaluated"
+func (w *walker) forkMap(s *wstate, r *crule, l *lookupStep, maybes []int) outcome {
+	reason := r.id() + ": the key of " + l.text + " cannot be evaluated"
 	if w.leaves+len(maybes) > maxLeaves {
 		return s.done(netfilter.Result{Verdict: netfilter.Undecided, Rule: r.report(), Reason: fmt.Sprintf("more than %d undecidable paths through the rules (at %s)", maxLeaves, reason)})
 	}
 	w.leaves += len(maybes)
-	// the fallback: the sure element, or no element (next rule)
-	fb := s.clone()
-	var acc outcome
-	if yes >= 0 {
-		o, end := w.verdict(fb, r, l.verdicts[yes])
-		if !end {
-			o = w.run(fb)
-		}
-		acc = o
-	} else {
-		fb.nextRule()
-		acc = w.run(fb)
-	}
+	none := s.clone()
+	none.nextRule()
+	acc := w.run(none)
 	for i := len(maybes) - 1; i >= 0; i-- {
 		b := s.clone()
 		o, end := w.verdict(b, r, l.verdicts[maybes[i]])
