@@ -251,6 +251,7 @@ func Simulate(chains []BaseChain, pkt Packet, env *Env) Trace {
 	e := &Eval{Pkt: &pkt, Env: env}
 	t := Trace{Path: Input}
 	undecided := ""
+	natUndecided := "" // a rewrite that could not be read makes everything after it uncertain
 	runHook := func(hook Hook) bool { // false when the packet is gone
 		for _, c := range hookOrder(chains, hook, pkt.Family) {
 			if c.Type == "nat" && pkt.DNATed {
@@ -262,8 +263,14 @@ func Simulate(chains []BaseChain, pkt Packet, env *Env) Trace {
 			switch res.Verdict {
 			case Drop, Reject:
 				t.Final, t.Decider = res.Verdict, &t.Hops[len(t.Hops)-1]
+				if natUndecided != "" {
+					t.Final, t.Reason = Undecided, natUndecided
+				}
 				return false
 			case Undecided:
+				if c.Type == "nat" && natUndecided == "" {
+					natUndecided = fmt.Sprintf("%s: %s (the destination after it is not known)", c.Where(), res.Reason)
+				}
 				if undecided == "" {
 					undecided = fmt.Sprintf("%s: %s", c.Where(), res.Reason)
 				}
@@ -293,7 +300,8 @@ func Simulate(chains []BaseChain, pkt Packet, env *Env) Trace {
 		t.Final, t.Decider = Drop, nil
 		t.Reason = fmt.Sprintf("DNAT to %s from another interface is dropped as martian (route_localnet=0)", pkt.Dst)
 		return finish()
-	case env.IsLocal(pkt.Dst):
+	case env.IsLocal(pkt.Dst), t.NAT != nil && !t.NAT.Addr.IsValid():
+		// REDIRECT rewrites to an address of the arrival interface: always this host
 		t.Path = Input
 	case env.IPForward:
 		t.Path = Forward

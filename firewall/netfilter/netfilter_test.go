@@ -50,6 +50,11 @@ func TestSimulateBaseChainOrder(t *testing.T) {
 			chain("a", Input, -10, func(*Eval) Result { return Result{Verdict: Undecided, Reason: "xt"} }),
 			chain("b", Input, 0, verdict(Reject, "b1")),
 		}, Reject, "b1"},
+		{"an unreadable rewrite makes a later drop undecided", []BaseChain{
+			{Origin: "nftables", Family: "inet", Table: "t", Chain: "nat", Type: "nat", Hook: Prerouting, Priority: -100,
+				Run: func(*Eval) Result { return Result{Verdict: Undecided, Reason: "xt DNAT"} }},
+			chain("b", Input, 0, verdict(Drop, "b1")),
+		}, Undecided, "b1"},
 		{"forward chains do not see local traffic", []BaseChain{
 			chain("f", Forward, 0, verdict(Drop, "f1")),
 		}, Accept, ""},
@@ -105,6 +110,16 @@ func TestSimulateDNAT(t *testing.T) {
 	tr = Simulate([]BaseChain{dnat("172.17.0.2", 80), fwd}, p, noFwd)
 	if tr.Final != Drop || tr.Reason == "" {
 		t.Errorf("dnat without forwarding: final=%v; want drop", tr.Final)
+	}
+	redirect := chain("pre", Prerouting, -100, func(e *Eval) Result {
+		return Result{Verdict: Accept, NAT: &NAT{Port: 80, Text: "redirect to :80"}}
+	})
+	redirect.Type = "nat"
+	p2 := p
+	p2.Dst = netip.MustParseAddr("198.51.100.99") // transparent proxying: not an address of this host
+	tr = Simulate([]BaseChain{redirect, input}, p2, noFwd)
+	if tr.Path != Input || tr.Final != Drop || tr.Decider == nil {
+		t.Errorf("redirect of foreign traffic: path=%v final=%v; want the input path", tr.Path, tr.Final)
 	}
 	// a second nat chain does not run once the first has mapped the flow
 	tr = Simulate([]BaseChain{dnat("172.17.0.2", 80), dnat("172.17.0.3", 81), fwd}, p, env)
