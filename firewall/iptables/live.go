@@ -8,17 +8,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
 	"github.com/portpath/portpath/firewall/netfilter"
 	"github.com/portpath/portpath/report"
 )
 
 // ErrNeedRoot is wrapped by the errors of commands that were refused for lack of privilege.
-var ErrNeedRoot = errors.New("needs root (CAP_NET_ADMIN)")
+var ErrNeedRoot = netfilter.ErrNeedRoot
 
 // Runner runs a command and returns its standard output; the error carries its standard error.
-type Runner func(ctx context.Context, name string, args ...string) ([]byte, error)
+type Runner = netfilter.Runner
 
 // Snapshot is the ruleset one iptables-save variant printed.
 type Snapshot struct {
@@ -43,18 +42,7 @@ func ParseFile(path string) (*Dump, error) {
 }
 
 // execRun runs a command with exec, keeping its standard error for the error message.
-func execRun(ctx context.Context, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			return stdout.Bytes(), fmt.Errorf("%s: %w: %s", name, err, msg)
-		}
-		return stdout.Bytes(), fmt.Errorf("%s: %w", name, err)
-	}
-	return stdout.Bytes(), nil
-}
+var execRun = netfilter.ExecRunner
 
 // liveProcNet is where the legacy x_tables list their loaded tables.
 const liveProcNet = "/proc/net"
@@ -143,23 +131,10 @@ func commandError(tool string, err error) error {
 	if errors.Is(err, exec.ErrNotFound) {
 		return nil
 	}
-	if needsRoot(err) {
+	if netfilter.NeedsRoot(err) {
 		return fmt.Errorf("%s %w", tool, ErrNeedRoot)
 	}
 	return err
-}
-
-func needsRoot(err error) bool {
-	if errors.Is(err, os.ErrPermission) {
-		return true
-	}
-	msg := err.Error()
-	for _, s := range []string{"Permission denied", "you must be root", "Operation not permitted"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // ReadIPSets reads this host's ipsets with `ipset save`. Only hash:ip, hash:net and

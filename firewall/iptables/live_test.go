@@ -120,7 +120,7 @@ func TestExecRun(t *testing.T) {
 		t.Skip("no sh")
 	}
 	out, err := execRun(ctx, "sh", "-c", "echo out; echo 'Permission denied (you must be root)' >&2; exit 1")
-	if string(out) != "out\n" || err == nil || !needsRoot(err) {
+	if string(out) != "out\n" || err == nil || !netfilter.NeedsRoot(err) {
 		t.Errorf("out %q err %v", out, err)
 	}
 	if got := commandError("iptables-save", err); !errors.Is(got, ErrNeedRoot) {

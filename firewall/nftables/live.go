@@ -7,35 +7,24 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
+
+	"github.com/portpath/portpath/firewall/netfilter"
 )
 
 // Runner runs a command and returns its standard output. When the command fails, the
 // error carries its standard error text.
-type Runner func(ctx context.Context, name string, args ...string) ([]byte, error)
+type Runner = netfilter.Runner
 
 var (
 	// ErrNotInstalled: the nft binary is missing.
 	ErrNotInstalled = errors.New("nft is not installed")
 	// ErrNeedRoot: nft refused to list the ruleset for lack of privileges.
-	ErrNeedRoot = errors.New("reading the nftables ruleset needs root (CAP_NET_ADMIN)")
+	ErrNeedRoot = netfilter.ErrNeedRoot
 )
 
 // ExecRunner runs the command with os/exec; standard error goes into the error text only,
 // so that warnings (nft prints some for iptables-nft tables) never mix into the JSON.
-func ExecRunner(ctx context.Context, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		if msg := strings.TrimSpace(stderr.String()); msg != "" {
-			return out, fmt.Errorf("%w: %s", err, msg)
-		}
-		return out, err
-	}
-	return out, nil
-}
+var ExecRunner = netfilter.ExecRunner
 
 // ReadLive reads this host's ruleset with `nft -j list ruleset`. run nil means ExecRunner.
 // A missing nft gives an error wrapping ErrNotInstalled; a refusal for lack of privileges
@@ -51,8 +40,8 @@ func ReadLive(ctx context.Context, run Runner) (*Ruleset, error) {
 		switch {
 		case errors.Is(err, exec.ErrNotFound), errors.Is(err, os.ErrNotExist):
 			return nil, fmt.Errorf("%w: %v", ErrNotInstalled, err)
-		case strings.Contains(msg, "Operation not permitted"), strings.Contains(msg, "Permission denied"):
-			return nil, fmt.Errorf("%w: %s: %v", ErrNeedRoot, name, err)
+		case netfilter.NeedsRoot(err):
+			return nil, fmt.Errorf("reading the nftables ruleset %w: %s: %v", ErrNeedRoot, name, msg)
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
