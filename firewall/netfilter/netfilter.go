@@ -251,7 +251,7 @@ func Simulate(chains []BaseChain, pkt Packet, env *Env) Trace {
 	e := &Eval{Pkt: &pkt, Env: env}
 	t := Trace{Path: Input}
 	undecided := ""
-	natUndecided := "" // a rewrite that could not be read makes everything after it uncertain
+	natUndecided := ""                // a rewrite that could not be read makes everything after it uncertain
 	runHook := func(hook Hook) bool { // false when the packet is gone
 		for _, c := range hookOrder(chains, hook, pkt.Family) {
 			if c.Type == "nat" && pkt.DNATed {
