@@ -4,8 +4,6 @@
 // It imports nothing else of the project.
 package report
 
-import "time"
-
 // SchemaVersion is the version of the JSON document; it changes only when the schema breaks.
 const SchemaVersion = 1
 
@@ -158,6 +156,4 @@ type Report struct {
 	Steps []Step `json:"steps"`
 	// Notes are facts worth knowing that are no step (disagreements, layers no step could see).
 	Notes []string `json:"notes,omitempty"`
-	// Took is how long the check ran; not part of the JSON, for the text renderer only.
-	Took time.Duration `json:"-"`
 }

@@ -145,7 +145,6 @@ func checkRun(ctx context.Context, o *checkOptions) error {
 }
 
 func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
-	start := time.Now()
 	tgt, err := probe.ParseTarget(o.Target)
 	if err != nil {
 		return report.Report{}, err
@@ -218,7 +217,6 @@ func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
 	}
 	wg.Wait()
 	r.Steps = append(r.Steps, probeSteps...)
-	r.Took = time.Since(start)
 	return report.Merge(r), nil
 }
 
