@@ -87,7 +87,7 @@ internet; ::/0 for IPv6 targets), and the step says which part of it gets throug
 	f.Bool("local", false, "also read this host's firewall and sockets (run it on the server)")
 	f.String("iptables-save", "", "iptables-save output `FILE` from the server")
 	f.String("ip6tables-save", "", "ip6tables-save output `FILE` from the server")
-	f.String("nft-json", "", "`nft -j list ruleset` output FILE from the server")
+	f.String("nft-json", "", "`FILE` with the output of nft -j list ruleset from the server")
 	f.String("proc-net", "", "a copy of the server's /proc/net `DIR` (tcp, tcp6, udp, udp6)")
 	f.String("in-iface", "", "interface client traffic arrives on at the server (default: from the routing table, or unknown)")
 	return cmd

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portpath/portpath/probe"
 	"github.com/portpath/portpath/report"
 )
 
@@ -192,5 +193,12 @@ func TestVersionAndCompletion(t *testing.T) {
 	}
 	if code, out, _ := runCLI(t, "check", "--help"); code != 0 || !strings.Contains(out, "Exit codes:") || !strings.Contains(out, "--from") {
 		t.Errorf("check --help must teach the exit codes and flags: %d\n%s", code, out)
+	}
+}
+
+// TestTimeoutsOrdered: the probe must give up well before the host read does.
+func TestTimeoutsOrdered(t *testing.T) {
+	if probe.DefaultTimeout >= hostReadTimeout {
+		t.Errorf("probe timeout %v must be shorter than the host read timeout %v", probe.DefaultTimeout, hostReadTimeout)
 	}
 }
