@@ -110,6 +110,25 @@ type NAT struct {
 	Port uint16
 	// Text describes the rewrite for people ("DNAT to 172.17.0.2:80").
 	Text string
+	// OneOf lists the rewrites a load-balancing rule picks from (kube-proxy's statistic,
+	// nft numgen); empty for a single rewrite, when Addr and Port are the rewrite itself.
+	OneOf []NAT
+}
+
+// choices is the list of rewrites n stands for.
+func (n *NAT) choices() []NAT {
+	if len(n.OneOf) > 0 {
+		return n.OneOf
+	}
+	return []NAT{*n}
+}
+
+func sameNAT(a, b *NAT) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	ca, cb := a.choices(), b.choices()
+	return slices.EqualFunc(ca, cb, func(x, y NAT) bool { return x.Addr == y.Addr && x.Port == y.Port })
 }
 
 // Result is what one chain walk decided.
@@ -129,19 +148,20 @@ type Result struct {
 
 // Same reports whether two results decide alike (same verdict, reject type and rewrite).
 func (r Result) Same(o Result) bool {
-	if r.Verdict != o.Verdict || r.RejectWith != o.RejectWith {
-		return false
-	}
-	if (r.NAT == nil) != (o.NAT == nil) {
-		return false
-	}
-	return r.NAT == nil || (r.NAT.Addr == o.NAT.Addr && r.NAT.Port == o.NAT.Port)
+	return r.Verdict == o.Verdict && r.RejectWith == o.RejectWith && sameNAT(r.NAT, o.NAT)
 }
 
 // Fork joins the two outcomes of a match that could not be evaluated: equal outcomes
 // stay decided, different ones become Undecided with the reason given.
 func Fork(matched, unmatched Result, reason string) Result {
 	if matched.Same(unmatched) {
+		matched.Conditions = mergeStrings(matched.Conditions, unmatched.Conditions)
+		return matched
+	}
+	if matched.Verdict == Accept && unmatched.Verdict == Accept && matched.NAT != nil && unmatched.NAT != nil {
+		// both ways rewrite the destination: a choice between endpoints, simulated one by one later
+		all := append(slices.Clone(matched.NAT.choices()), unmatched.NAT.choices()...)
+		matched.NAT = &NAT{OneOf: all, Text: fmt.Sprintf("DNAT to one of %d endpoints", len(all))}
 		matched.Conditions = mergeStrings(matched.Conditions, unmatched.Conditions)
 		return matched
 	}
@@ -248,6 +268,38 @@ func hookOrder(chains []BaseChain, hook Hook, f Family) []BaseChain {
 
 // Simulate runs one packet through prerouting, the routing decision and input or forward.
 func Simulate(chains []BaseChain, pkt Packet, env *Env) Trace {
+	t := simulate(chains, pkt, env, -1)
+	if t.NAT == nil || len(t.NAT.OneOf) < 2 {
+		return t
+	}
+	// A load-balancing rewrite: follow every endpoint; the answer is certain only if they agree.
+	lb := t.NAT
+	var first Trace
+	var verdicts []string
+	agree := true
+	for i, alt := range lb.OneOf {
+		at := simulate(chains, pkt, env, i)
+		verdicts = append(verdicts, fmt.Sprintf("%s → %s", alt.Text, at.Final))
+		if i == 0 {
+			first = at
+			continue
+		}
+		first.tested = append(first.tested, at.tested...)
+		first.Conditions = mergeStrings(first.Conditions, at.Conditions)
+		agree = agree && at.Final == first.Final && at.Path == first.Path &&
+			(at.Decider == nil) == (first.Decider == nil) &&
+			(at.Decider == nil || at.Decider.Result.RejectWith == first.Decider.Result.RejectWith)
+	}
+	first.NAT = &NAT{OneOf: lb.OneOf, Text: fmt.Sprintf("%s (%s)", lb.Text, strings.Join(verdicts, ", "))}
+	if !agree {
+		first.Final = Undecided
+		first.Reason = "the verdict depends on the endpoint the load balancing picks: " + strings.Join(verdicts, ", ")
+	}
+	return first
+}
+
+// simulate runs the pipeline; pick ≥ 0 chooses that endpoint of a load-balancing rewrite.
+func simulate(chains []BaseChain, pkt Packet, env *Env, pick int) Trace {
 	e := &Eval{Pkt: &pkt, Env: env}
 	t := Trace{Path: Input}
 	undecided := ""
@@ -280,8 +332,15 @@ func Simulate(chains []BaseChain, pkt Packet, env *Env) Trace {
 				}
 			}
 			if res.NAT != nil && hook == Prerouting {
-				applyNAT(&pkt, res.NAT)
+				n := res.NAT
+				if len(n.OneOf) > 1 && pick >= 0 && pick < len(n.OneOf) {
+					n = &n.OneOf[pick]
+				}
+				applyNAT(&pkt, n)
 				t.NAT = res.NAT
+				if n != res.NAT {
+					t.NAT = n
+				}
 			}
 		}
 		return true

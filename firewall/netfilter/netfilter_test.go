@@ -3,6 +3,7 @@ package netfilter
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/portpath/portpath/report"
@@ -241,5 +242,36 @@ func TestInIfaceUnknown(t *testing.T) {
 	e.Pkt.InIface = "eth0"
 	if e.InIface("eth+") != Yes || e.InIface("eth1") != No || e.InIface("eth*") != Yes {
 		t.Error("known iif must match patterns exactly")
+	}
+}
+
+// TestSimulateLoadBalancedDNAT follows every endpoint of a load-balancing rewrite.
+func TestSimulateLoadBalancedDNAT(t *testing.T) {
+	ep := func(a string) Result {
+		return Result{Verdict: Accept, NAT: &NAT{Addr: netip.MustParseAddr(a), Port: 80, Text: "DNAT to " + a + ":80"}}
+	}
+	lb := chain("svc", Prerouting, -100, func(e *Eval) Result {
+		return Fork(ep("10.244.1.5"), Fork(ep("10.244.2.7"), ep("10.244.3.9"), "statistic"), "statistic")
+	})
+	lb.Type = "nat"
+	fwd := func(bad string) BaseChain {
+		return chain("fwd", Forward, 0, func(e *Eval) Result {
+			if e.Pkt.Dst.String() == bad {
+				return Result{Verdict: Drop, Rule: &report.Rule{ID: "fwd#1", Position: 1}}
+			}
+			return Result{Verdict: Accept, Rule: &report.Rule{ID: "fwd#2", Position: 2}}
+		})
+	}
+	tr := Simulate([]BaseChain{lb, fwd("none")}, pkt(), env)
+	if tr.Final != Accept || tr.Path != Forward || tr.NAT == nil || len(tr.NAT.OneOf) != 3 {
+		t.Fatalf("all endpoints accepted: final=%v path=%v nat=%+v; want accept through forward with 3 endpoints", tr.Final, tr.Path, tr.NAT)
+	}
+	tr = Simulate([]BaseChain{lb, fwd("10.244.2.7")}, pkt(), env)
+	if tr.Final != Undecided || !strings.Contains(tr.Reason, "10.244.2.7:80 → drop") {
+		t.Errorf("one endpoint dropped: final=%v reason=%q; want undecided naming it", tr.Final, tr.Reason)
+	}
+	// one branch rewrites and the other does not: that stays undecided
+	if r := Fork(ep("10.244.1.5"), Result{Verdict: Accept}, "statistic"); r.Verdict != Undecided {
+		t.Errorf("rewrite vs no rewrite joined as %v", r.Verdict)
 	}
 }
