@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/portpath/portpath/firewall/frontend"
 	"github.com/portpath/portpath/firewall/iptables"
 	"github.com/portpath/portpath/firewall/netfilter"
 	"github.com/portpath/portpath/firewall/nftables"
@@ -36,11 +37,28 @@ type Options struct {
 	ProcNet string
 	// InIface is the interface client traffic arrives on; empty means ask the routing table (live) or unknown.
 	InIface string
+	// Frontends are the firewall tools (ufw, firewalld, the BT panel) to read, in path order.
+	Frontends []FrontendSource
+}
+
+// FrontendSource names one firewall tool and where its configuration comes from.
+type FrontendSource struct {
+	// Layer is the tool's step layer ("host.ufw").
+	Layer string
+	// Path is a copy of the tool's configuration (the --ufw-dir, --firewalld-dir, --btpanel-db
+	// value); empty means this host's own, read only when Live.
+	Path string
+	// Flag names the option Path came from, for error messages.
+	Flag string
+	Open frontend.Opener
 }
 
 // Offline reports whether any evidence file was given.
 func (o Options) Offline() bool {
-	return o.IPTablesSave != "" || o.IP6TablesSave != "" || o.NftJSON != "" || o.ProcNet != ""
+	if o.IPTablesSave != "" || o.IP6TablesSave != "" || o.NftJSON != "" || o.ProcNet != "" {
+		return true
+	}
+	return slices.ContainsFunc(o.Frontends, func(f FrontendSource) bool { return f.Path != "" })
 }
 
 // InputError is bad evidence: a file that cannot be read or parsed. The message names the file (and line).
@@ -62,6 +80,14 @@ type Host struct {
 	sockErr error
 	offline bool
 	inIface string
+	// frontends are the tools read, in path order; a tool that could not be read has its error.
+	frontends []openedFrontend
+}
+
+type openedFrontend struct {
+	layer string
+	fe    frontend.Frontend
+	err   error
 }
 
 // Load reads the evidence. Only bad files are errors (*InputError); anything the live host
@@ -116,6 +142,21 @@ func Load(ctx context.Context, o Options) (*Host, error) {
 	}
 	if o.Live {
 		h.loadLive(ctx, o, iptRead)
+	}
+	for _, f := range o.Frontends {
+		if f.Path == "" && !o.Live {
+			continue
+		}
+		if f.Path != "" {
+			if _, err := os.Stat(f.Path); err != nil {
+				return nil, &InputError{fmt.Errorf("%s %s: %w", f.Flag, f.Path, errors.Unwrap(err))}
+			}
+		}
+		fe, err := f.Open(ctx, frontend.Source{Path: f.Path, Live: o.Live && f.Path == ""})
+		if errors.Is(err, frontend.ErrAbsent) {
+			continue
+		}
+		h.frontends = append(h.frontends, openedFrontend{layer: f.Layer, fe: fe, err: err})
 	}
 	return h, nil
 }
@@ -261,25 +302,45 @@ func (h *Host) Steps(proto string, dst netip.Addr, port uint16, source netip.Pre
 	// The evidence describes the machine that owns the target address: files copied from it,
 	// or this host under --local (where a cloud's 1:1 NAT may hide the public address).
 	env.LocalAddrs = append(append([]netip.Addr{}, env.LocalAddrs...), dst)
-	fw, trace := h.firewallStep(proto, dst, port, source, &env)
-	return []report.Step{fw, h.socketStep(proto, dst, port, trace, &env)}
+	k := h.kernel(proto, dst, port, source, &env)
+	steps := []report.Step{k.Step}
+	fq := frontend.Query{Proto: proto, Dst: dst, Port: port, Source: source, InIface: h.inIface}
+	if src, ok := netfilter.SourceFor(source, dst); ok {
+		fq.Source = src
+	}
+	for _, f := range h.frontends {
+		if f.err != nil {
+			steps = append(steps, report.Step{Layer: f.layer, Address: dst.String(), Decision: report.Unknown,
+				Detail: "cannot read its configuration: " + oneLine(f.err)})
+			continue
+		}
+		st := f.fe.Step(fq, k)
+		st.Layer, st.Address = f.layer, dst.String()
+		steps = append(steps, st)
+	}
+	var trace *netfilter.Trace
+	if k.Main != nil {
+		trace = &k.Main.Trace
+	}
+	return append(steps, h.socketStep(proto, dst, port, trace, &env))
 }
 
-func (h *Host) firewallStep(proto string, dst netip.Addr, port uint16, source netip.Prefix, env *netfilter.Env) (report.Step, *netfilter.Trace) {
+// kernel evaluates the live rules (host.iptables / host.nftables) for one destination.
+func (h *Host) kernel(proto string, dst netip.Addr, port uint16, source netip.Prefix, env *netfilter.Env) frontend.Kernel {
 	st := report.Step{Layer: "host.iptables", Address: dst.String()}
 	if !h.rulesRead && h.rulesErr == nil {
 		st.Decision, st.Detail = report.Skipped, "no firewall rules given (--iptables-save, --nft-json) and not reading this host (--local)"
-		return st, nil
+		return frontend.Kernel{Step: st}
 	}
 	if h.rulesErr != nil {
 		st.Decision, st.Detail = report.Unknown, "cannot read the firewall: "+oneLine(h.rulesErr)
-		return st, nil
+		return frontend.Kernel{Step: st}
 	}
 	src, ok := netfilter.SourceFor(source, dst)
 	if !ok {
 		st.Decision = report.Skipped
 		st.Detail = fmt.Sprintf("the source set %s is of another address family than %s", source, dst)
-		return st, nil
+		return frontend.Kernel{Step: st}
 	}
 	q := netfilter.Query{Source: src, Dst: dst, Proto: proto, Port: port, InIface: h.inIface}
 	classes := netfilter.Classes(h.chains, q, env)
@@ -287,10 +348,7 @@ func (h *Host) firewallStep(proto string, dst netip.Addr, port uint16, source ne
 	if !slices.ContainsFunc(h.origins, func(o string) bool { return strings.HasPrefix(o, "iptables") }) {
 		st.Layer = "host.nftables" // only nftables was read, whatever decided
 	}
-	if m := netfilter.Main(classes); m != nil {
-		return st, &m.Trace
-	}
-	return st, nil
+	return frontend.Kernel{Read: true, Step: st, Classes: classes, Main: netfilter.Main(classes)}
 }
 
 // RuleSources names the rule sources that were read ("iptables-nft (IPv4)", "nftables"); empty when none.

@@ -90,6 +90,7 @@ internet; ::/0 for IPv6 targets), and the step says which part of it gets throug
 	f.String("nft-json", "", "`FILE` with the output of nft -j list ruleset from the server")
 	f.String("proc-net", "", "a copy of the server's /proc/net `DIR` (tcp, tcp6, udp, udp6)")
 	f.String("in-iface", "", "interface client traffic arrives on at the server (default: from the routing table, or unknown)")
+	addFrontendFlags(f)
 	return cmd
 }
 
@@ -114,6 +115,7 @@ func checkOptionsFrom(g *globalOptions, cmd *cobra.Command, target string) (*che
 		NftJSON:       v.GetString("nft-json"),
 		ProcNet:       v.GetString("proc-net"),
 		InIface:       v.GetString("in-iface"),
+		Frontends:     frontendSources(v),
 	}
 	if o.Format, err = report.ParseFormat(v.GetString("output")); err != nil {
 		return nil, usagef("--output: %v", err)
