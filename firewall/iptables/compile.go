@@ -3,8 +3,10 @@ package iptables
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/portpath/portpath/firewall/netfilter"
 	"github.com/portpath/portpath/report"
@@ -52,10 +54,15 @@ var places = map[string]map[string]hookPlace{
 // IPv6 for ip6tables-save output. Every rule is compiled here once, so Run only evaluates.
 // Tables other than raw, mangle, nat, filter and security are left out.
 func BaseChains(d *Dump, origin string, fam netfilter.Family) ([]netfilter.BaseChain, error) {
+	return baseChains(d, origin, fam, runtime.GOMAXPROCS(0))
+}
+
+// baseChains is BaseChains compiling large tables on up to workers cores.
+func baseChains(d *Dump, origin string, fam netfilter.Family, workers int) ([]netfilter.BaseChain, error) {
 	if fam != netfilter.IPv4 && fam != netfilter.IPv6 {
 		return nil, fmt.Errorf("%s: family %q is neither %q nor %q", d.Name, fam, netfilter.IPv4, netfilter.IPv6)
 	}
-	c := &compiler{dump: d, origin: origin, fam: fam}
+	c := &compiler{dump: d, origin: origin, fam: fam, workers: workers}
 	for _, t := range d.Tables {
 		for _, ch := range t.Chains {
 			for i := range ch.Rules {
@@ -228,6 +235,8 @@ type compiler struct {
 	origin      string
 	fam         netfilter.Family
 	connmarkSet bool
+	// workers is how many cores a large table's chains may compile on.
+	workers int
 
 	addrs  chunk[report.AddrRange]
 	ports  chunk[report.PortRange]
@@ -254,7 +263,50 @@ func (c *compiler) table(t *Table) (*ctable, error) {
 		n += len(ch.Rules)
 	}
 	ct.budget = 64*n + 10000
-	for _, ch := range t.Chains {
+	// The chains compile independently; a large table is cut in parts of about the same
+	// number of rules, compiled at once, each by a compiler of its own.
+	parts := cutChains(t.Chains, n, c.workers)
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, part := range parts {
+		w := c
+		if i > 0 {
+			w = &compiler{dump: c.dump, origin: c.origin, fam: c.fam, connmarkSet: c.connmarkSet}
+		}
+		wg.Go(func() { errs[i] = w.compileChains(ct, part) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err // the first in the dump's order
+		}
+	}
+	return ct, nil
+}
+
+// parallelRules is the number of rules from which a table's chains compile on several cores.
+const parallelRules = 20000
+
+// cutChains cuts chains into at most n runs of about the same number of rules (total in all).
+func cutChains(chains []*Chain, total, n int) [][]*Chain {
+	if n < 2 || total < parallelRules {
+		return [][]*Chain{chains}
+	}
+	var out [][]*Chain
+	start, acc := 0, 0
+	for i, ch := range chains {
+		acc += len(ch.Rules)
+		if len(out) < n-1 && acc >= total*(len(out)+1)/n {
+			out = append(out, chains[start:i+1])
+			start = i + 1
+		}
+	}
+	return append(out, chains[start:])
+}
+
+// compileChains compiles the rules of chains into their compiled chains, already in ct.
+func (c *compiler) compileChains(ct *ctable, chains []*Chain) error {
+	for _, ch := range chains {
 		cc := ct.chains[ch.Name]
 		cc.rules = c.rules.take(len(ch.Rules))[:0]
 		for i := range ch.Rules {
@@ -262,18 +314,18 @@ func (c *compiler) table(t *Table) (*ctable, error) {
 			c.rule = r
 			cr := crule{text: r.Text, chain: cc, pos: int32(i + 1)}
 			if err := c.target(ct, &cr); err != nil {
-				return nil, err
+				return err
 			}
 			if cr.kind == tContinue {
 				continue // nothing it matches can change the outcome
 			}
 			if err := c.matches(&cr); err != nil {
-				return nil, err
+				return err
 			}
 			cc.rules = append(cc.rules, cr)
 		}
 	}
-	return ct, nil
+	return nil
 }
 
 func (c *compiler) target(ct *ctable, cr *crule) error {

@@ -2,6 +2,8 @@ package iptables
 
 import (
 	"bytes"
+	"fmt"
+	"slices"
 	"net/netip"
 	"strings"
 	"testing"
@@ -106,5 +108,62 @@ func BenchmarkEvaluate100k(b *testing.B) {
 		if tr := netfilter.Simulate(chains, pkt, env); tr.Final != netfilter.Accept {
 			b.Fatal(tr.Final)
 		}
+	}
+}
+
+// TestCompileInPartsAgrees checks that compiling a large table on several cores decides every
+// query as a single compiler does, and reports the same first error.
+func TestCompileInPartsAgrees(t *testing.T) {
+	src := generate(t, 3*parallelRules, 11)
+	d, err := Parse(bytes.NewReader(src), "gen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := baseChains(d, "iptables-nft", netfilter.IPv4, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, workers := range []int{2, 5} {
+		nat, total := d.Table("nat"), 0
+		for _, ch := range nat.Chains {
+			total += len(ch.Rules)
+		}
+		if parts := cutChains(nat.Chains, total, workers); len(parts) != workers {
+			t.Fatalf("%d workers: the nat table was cut in %d parts", workers, len(parts))
+		}
+		many, err := baseChains(d, "iptables-nft", netfilter.IPv4, workers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, port := range []uint16{KubeNodePort, KubeNodePort + 1, 22, 30500, 31999} {
+			for _, src := range []string{"0.0.0.0/0", "203.0.113.0/24", "10.0.0.0/8"} {
+				q := netfilter.Query{Source: netip.MustParsePrefix(src), Dst: node, Proto: "tcp", Port: port}
+				a := netfilter.Step(netfilter.Classes(one, q, nodeEnv()), q, nil)
+				b := netfilter.Step(netfilter.Classes(many, q, nodeEnv()), q, nil)
+				if a.Decision != b.Decision || a.Detail != b.Detail || !slices.Equal(a.AllowedFrom, b.AllowedFrom) {
+					t.Errorf("%d workers, %d from %s: %s %q, single compiler %s %q", workers, port, src, b.Decision, b.Detail, a.Decision, a.Detail)
+				}
+			}
+		}
+	}
+
+	// a bad value late in the dump: the same error, naming the same line
+	lines := strings.Split(string(src), "\n")
+	at := 0
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], "--to-destination") {
+			at = i
+			break
+		}
+	}
+	lines[at] = lines[at][:strings.Index(lines[at], "--to-destination")] + "--to-destination [fd00::1]:80"
+	bad, err := Parse(strings.NewReader(strings.Join(lines, "\n")), "gen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err1 := baseChains(bad, "iptables-nft", netfilter.IPv4, 1)
+	_, err4 := baseChains(bad, "iptables-nft", netfilter.IPv4, 4)
+	if err1 == nil || err4 == nil || err1.Error() != err4.Error() || !strings.Contains(err1.Error(), fmt.Sprintf("gen:%d:", at+1)) {
+		t.Errorf("bad DNAT at line %d: single compiler %v, in parts %v", at+1, err1, err4)
 	}
 }
