@@ -3,8 +3,8 @@ package iptables
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
