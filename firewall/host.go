@@ -348,7 +348,13 @@ func (h *Host) kernel(proto string, dst netip.Addr, port uint16, source netip.Pr
 	if !slices.ContainsFunc(h.origins, func(o string) bool { return strings.HasPrefix(o, "iptables") }) {
 		st.Layer = "host.nftables" // only nftables was read, whatever decided
 	}
-	return frontend.Kernel{Read: true, Step: st, Classes: classes, Main: netfilter.Main(classes)}
+	k := frontend.Kernel{Read: true, Step: st, Classes: classes, Main: netfilter.Main(classes)}
+	if k.Main != nil {
+		if note := publishedNote(&k.Main.Trace); note != "" {
+			k.Step.Detail += "; " + note
+		}
+	}
+	return k
 }
 
 // RuleSources names the rule sources that were read ("iptables-nft (IPv4)", "nftables"); empty when none.
@@ -381,6 +387,9 @@ func (h *Host) socketStep(proto string, dst netip.Addr, port uint16, tr *netfilt
 		if tr.Path == netfilter.Forward {
 			st.Decision = report.Skipped
 			st.Detail = fmt.Sprintf("%s: the listener is behind that address (a container or another host), not in this host's socket table", tr.NAT.Text)
+			if fw, ok := h.sockets.Forwarder(proto, port); ok {
+				st.Detail += fmt.Sprintf("; %s listens on %s, but only for connections the DNAT rules do not catch (from this host itself)", sockets.Owner(fw.Procs), fw.Address())
+			}
 			return st
 		}
 		dst, port = tr.Packet.Dst, tr.Packet.DPort

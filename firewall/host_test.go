@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portpath/portpath/firewall/sockets"
 	"github.com/portpath/portpath/report"
 )
 
@@ -85,6 +86,9 @@ func TestHostPublishedPortGoesThroughForward(t *testing.T) {
 	if fw.Decision != report.Allow || len(fw.AllowedFrom) == 0 || !strings.Contains(fw.Detail, "DNAT to 172.17.0.2:80") || !strings.Contains(fw.Detail, "FORWARD") {
 		t.Errorf("published port from the internet: %+v; want allowed except 198.51.100.0/24, via DNAT and FORWARD", fw)
 	}
+	if !strings.Contains(fw.Detail, "published by Docker (DOCKER)") || !strings.Contains(fw.Detail, "INPUT rules") || !strings.Contains(fw.Detail, "DOCKER-USER") {
+		t.Errorf("published port: %q; want who published it, that INPUT rules do not apply, and where rules belong", fw.Detail)
+	}
 	steps = h.Steps("tcp", dst, 8080, netip.MustParsePrefix("198.51.100.0/24"))
 	fw = stepOf(steps, "host.iptables")
 	if fw.Decision != report.Drop || fw.Rule == nil || fw.Rule.Chain != "DOCKER-USER" || len(fw.Fix) == 0 {
@@ -92,6 +96,35 @@ func TestHostPublishedPortGoesThroughForward(t *testing.T) {
 	}
 	if sock := stepOf(steps, "host.socket"); sock.Decision != report.Skipped {
 		t.Errorf("socket step without a socket table: %+v", sock)
+	}
+
+	// docker-proxy holds the host port too; the socket step names it and where it forwards
+	h.sockets = &sockets.Table{Sockets: []sockets.Socket{{
+		Proto: "tcp", State: sockets.StateListen, Local: netip.MustParseAddrPort("0.0.0.0:8080"),
+		Procs: []sockets.Process{{PID: 812, Comm: "docker-proxy", Cmdline: "/usr/bin/docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 8080 -container-ip 172.17.0.2 -container-port 80"}},
+	}}}
+	sock := stepOf(h.Steps("tcp", dst, 8080, netip.MustParsePrefix("0.0.0.0/0")), "host.socket")
+	if sock.Decision != report.Skipped || !strings.Contains(sock.Detail, "docker-proxy (pid 812) listens on 0.0.0.0:8080") {
+		t.Errorf("socket step with docker-proxy: %+v", sock)
+	}
+}
+
+func TestForwardsTo(t *testing.T) {
+	for _, c := range []struct {
+		cmdline string
+		want    string
+	}{
+		{"/usr/bin/docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 8080 -container-ip 172.17.0.2 -container-port 80", "172.17.0.2:80"},
+		{"/usr/libexec/docker/docker-proxy -proto udp -host-ip :: -host-port 53 -container-ip fd00::2 -container-port 5353", "[fd00::2]:5353"},
+		{"/usr/bin/docker-proxy -proto tcp -host-port 8080 -container-ip 172.17.0.2", ""},
+		{"/usr/bin/docker-proxy -container-ip bogus -container-port 80", ""},
+		{"nginx: master process", ""},
+		{"", ""},
+	} {
+		to, ok := sockets.ForwardsTo(sockets.Process{Cmdline: c.cmdline})
+		if got := map[bool]string{true: to.String(), false: ""}[ok]; got != c.want {
+			t.Errorf("ForwardsTo(%q) = %q, want %q", c.cmdline, got, c.want)
+		}
 	}
 }
 

@@ -345,7 +345,7 @@ type ownerGroup struct {
 	addrs []string
 }
 
-func (g ownerGroup) who() string { return owner(g.procs) }
+func (g ownerGroup) who() string { return Owner(g.procs) }
 
 // groupByOwner folds the listeners of one program on one port ("nginx (pids 1, 2) listen on
 // 0.0.0.0:80 and [::]:80") and keeps the first max groups; it also returns how many groups
@@ -436,7 +436,7 @@ func describe(s Socket) string {
 	if len(s.Procs) == 0 {
 		return s.Address()
 	}
-	return s.Address() + " (" + pidsText(s.Procs) + ")"
+	return s.Address() + " (" + pidsText(s.Procs) + forwardNote(s) + ")"
 }
 
 // pidsText is "pid 1234 nginx", "pids 1234, 1235 nginx" or "pid 1 systemd, pid 1234 nginx".
@@ -448,9 +448,9 @@ func pidsText(ps []Process) string {
 	return strings.Join(parts, ", ")
 }
 
-// owner is "nginx (pid 1234)", "nginx (pids 1234, 1235)", "systemd (pid 1) and nginx (pid 1234)"
+// Owner names the processes holding a socket: "nginx (pid 1234)", "nginx (pids 1234, 1235)", "systemd (pid 1) and nginx (pid 1234)"
 // or "an unknown program".
-func owner(ps []Process) string {
+func Owner(ps []Process) string {
 	if len(ps) == 0 {
 		return "an unknown program"
 	}

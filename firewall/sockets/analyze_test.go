@@ -299,3 +299,27 @@ func TestMatchAddr(t *testing.T) {
 		}
 	}
 }
+
+func TestAnalyzeNamesContainerForwarder(t *testing.T) {
+	tab := &Table{Sockets: []Socket{{
+		Proto: "tcp", State: StateListen, Local: netip.MustParseAddrPort("0.0.0.0:8080"),
+		Procs: []Process{{PID: 812, Comm: "docker-proxy", Cmdline: "/usr/bin/docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 8080 -container-ip 172.17.0.2 -container-port 80"}},
+	}, {
+		Proto: "tcp", State: StateListen, Local: netip.MustParseAddrPort("0.0.0.0:9000"),
+		Procs: []Process{{PID: 900, Comm: "rootlessport", Cmdline: "rootlessport"}},
+	}}}
+	st := Analyze(tab, "tcp", netip.MustParseAddr("10.0.0.5"), 8080, true)
+	if st.Decision != report.Allow || !strings.Contains(st.Detail, "docker-proxy, forwarding to the container at 172.17.0.2:80") {
+		t.Errorf("docker-proxy listener: %+v", st)
+	}
+	st = Analyze(tab, "tcp", netip.MustParseAddr("10.0.0.5"), 9000, true)
+	if !strings.Contains(st.Detail, "a container engine's port forwarder") {
+		t.Errorf("rootlessport listener: %+v", st)
+	}
+	if _, ok := tab.Forwarder("tcp", 8080); !ok {
+		t.Error("Forwarder(tcp, 8080) found nothing")
+	}
+	if _, ok := tab.Forwarder("udp", 8080); ok {
+		t.Error("Forwarder(udp, 8080) found a TCP socket")
+	}
+}
