@@ -295,7 +295,8 @@ func routeIface(ctx context.Context) func(netip.Addr) string {
 	}
 }
 
-// Steps are the host.* steps for one destination address: the firewall, then the socket.
+// Steps are the host.* steps for one destination address: the firewall tools (ufw, firewalld,
+// the BT panel) in their own terms, the kernel's rules, then the socket.
 func (h *Host) Steps(proto string, dst netip.Addr, port uint16, source netip.Prefix) []report.Step {
 	dst = dst.Unmap()
 	env := h.env
@@ -303,7 +304,9 @@ func (h *Host) Steps(proto string, dst netip.Addr, port uint16, source netip.Pre
 	// or this host under --local (where a cloud's 1:1 NAT may hide the public address).
 	env.LocalAddrs = append(append([]netip.Addr{}, env.LocalAddrs...), dst)
 	k := h.kernel(proto, dst, port, source, &env)
-	steps := []report.Step{k.Step}
+	// The tools' steps come before the kernel's: along the path they are the same layer,
+	// and the rule as the user wrote it is the one to name first.
+	var steps []report.Step
 	fq := frontend.Query{Proto: proto, Dst: dst, Port: port, Source: source, InIface: h.inIface}
 	if src, ok := netfilter.SourceFor(source, dst); ok {
 		fq.Source = src
@@ -322,7 +325,7 @@ func (h *Host) Steps(proto string, dst netip.Addr, port uint16, source netip.Pre
 	if k.Main != nil {
 		trace = &k.Main.Trace
 	}
-	return append(steps, h.socketStep(proto, dst, port, trace, &env))
+	return append(steps, k.Step, h.socketStep(proto, dst, port, trace, &env))
 }
 
 // kernel evaluates the live rules (host.iptables / host.nftables) for one destination.

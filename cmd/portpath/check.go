@@ -85,12 +85,7 @@ internet; ::/0 for IPv6 targets), and the step says which part of it gets throug
 	f.Duration("timeout", probe.DefaultTimeout, "how long the probe waits for each connection")
 	f.Bool("no-probe", false, "do not connect to the target; evaluate the evidence only")
 	f.Bool("local", false, "also read this host's firewall and sockets (run it on the server)")
-	f.String("iptables-save", "", "iptables-save output `FILE` from the server")
-	f.String("ip6tables-save", "", "ip6tables-save output `FILE` from the server")
-	f.String("nft-json", "", "`FILE` with the output of nft -j list ruleset from the server")
-	f.String("proc-net", "", "a copy of the server's /proc/net `DIR` (tcp, tcp6, udp, udp6)")
-	f.String("in-iface", "", "interface client traffic arrives on at the server (default: from the routing table, or unknown)")
-	addFrontendFlags(f)
+	addEvidenceFlags(f)
 	return cmd
 }
 
@@ -109,14 +104,7 @@ func checkOptionsFrom(g *globalOptions, cmd *cobra.Command, target string) (*che
 	}
 	o.Timeout = t
 	o.NoProbe, o.Local = v.GetBool("no-probe"), v.GetBool("local")
-	o.Host = firewall.Options{
-		IPTablesSave:  v.GetString("iptables-save"),
-		IP6TablesSave: v.GetString("ip6tables-save"),
-		NftJSON:       v.GetString("nft-json"),
-		ProcNet:       v.GetString("proc-net"),
-		InIface:       v.GetString("in-iface"),
-		Frontends:     frontendSources(v),
-	}
+	o.Host = evidenceOptions(v)
 	if o.Format, err = report.ParseFormat(v.GetString("output")); err != nil {
 		return nil, usagef("--output: %v", err)
 	}

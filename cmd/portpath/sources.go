@@ -22,18 +22,30 @@ type frontendTool struct {
 // intent before the tools it drives). A new tool is one package and one line here.
 var frontendTools = []frontendTool{}
 
-// addFrontendFlags registers each tool's option for offline evidence.
-func addFrontendFlags(f *pflag.FlagSet) {
+// addEvidenceFlags registers the options naming evidence copied off a server: the
+// kernel's rules, the socket table, and each firewall tool's configuration.
+func addEvidenceFlags(f *pflag.FlagSet) {
+	f.String("iptables-save", "", "iptables-save output `FILE` from the server")
+	f.String("ip6tables-save", "", "ip6tables-save output `FILE` from the server")
+	f.String("nft-json", "", "`FILE` with the output of nft -j list ruleset from the server")
+	f.String("proc-net", "", "a copy of the server's /proc/net `DIR` (tcp, tcp6, udp, udp6)")
+	f.String("in-iface", "", "interface client traffic arrives on at the server (default: from the routing table, or unknown)")
 	for _, t := range frontendTools {
 		f.String(t.flag, "", t.help)
 	}
 }
 
-// frontendSources turns the tools' options into the evidence sources of the server view.
-func frontendSources(v *viper.Viper) []firewall.FrontendSource {
-	var out []firewall.FrontendSource
-	for _, t := range frontendTools {
-		out = append(out, firewall.FrontendSource{Layer: t.layer, Path: v.GetString(t.flag), Flag: "--" + t.flag, Open: t.open})
+// evidenceOptions reads the evidence options into the server view's sources.
+func evidenceOptions(v *viper.Viper) firewall.Options {
+	o := firewall.Options{
+		IPTablesSave:  v.GetString("iptables-save"),
+		IP6TablesSave: v.GetString("ip6tables-save"),
+		NftJSON:       v.GetString("nft-json"),
+		ProcNet:       v.GetString("proc-net"),
+		InIface:       v.GetString("in-iface"),
 	}
-	return out
+	for _, t := range frontendTools {
+		o.Frontends = append(o.Frontends, firewall.FrontendSource{Layer: t.layer, Path: v.GetString(t.flag), Flag: "--" + t.flag, Open: t.open})
+	}
+	return o
 }

@@ -600,6 +600,12 @@ func (e *Eval) InIface(pattern string) Tri {
 	return Maybe
 }
 
+// IsInternalIface reports whether traffic from an outside client never arrives on the
+// interface: loopback, container bridges and veths, CNI and overlay devices.
+func IsInternalIface(name string) bool {
+	return slices.ContainsFunc(internalIfaces, func(p string) bool { return strings.HasPrefix(name, p) })
+}
+
 func ifaceMatch(pattern, name string) bool {
 	if base, ok := strings.CutSuffix(pattern, "+"); ok {
 		return strings.HasPrefix(name, base)
