@@ -195,21 +195,8 @@ func summarize(ps []string) string {
 	return strings.Join(ps[:maxAllowedFrom], ", ") + fmt.Sprintf(" and %d more", len(ps)-maxAllowedFrom)
 }
 
-// SourceFor is the part of a user's source set that can reach dst: the IPv4 internet
-// (0.0.0.0/0) stands for the whole internet, so it becomes ::/0 for an IPv6 destination.
-// ok is false when the set and the destination are of different families.
-func SourceFor(set netip.Prefix, dst netip.Addr) (netip.Prefix, bool) {
-	if set.Addr().BitLen() == dst.BitLen() {
-		return set, true
-	}
-	if set.Bits() == 0 {
-		if dst.Is6() {
-			return netip.MustParsePrefix("::/0"), true
-		}
-		return netip.MustParsePrefix("0.0.0.0/0"), true
-	}
-	return netip.Prefix{}, false
-}
+// SourceFor is report.SourceFor: the part of the source set that can reach dst.
+func SourceFor(set netip.Prefix, dst netip.Addr) (netip.Prefix, bool) { return report.SourceFor(set, dst) }
 
 // HasPath reports whether any base chain sits on the hooks a packet to this host passes.
 func HasPath(chains []BaseChain, f Family) bool {
