@@ -187,3 +187,56 @@ func (r AddrRange) Subtract(cut []AddrRange) []AddrRange {
 	}
 	return out
 }
+
+// Intersect returns the addresses in both ranges; ok is false when they share none
+// (or are of different families).
+func (r AddrRange) Intersect(o AddrRange) (AddrRange, bool) {
+	if !r.Valid() || !o.Valid() || r.From.BitLen() != o.From.BitLen() {
+		return AddrRange{}, false
+	}
+	from, to := r.From, r.To
+	if o.From.Compare(from) > 0 {
+		from = o.From
+	}
+	if o.To.Compare(to) < 0 {
+		to = o.To
+	}
+	if from.Compare(to) > 0 {
+		return AddrRange{}, false
+	}
+	return AddrRange{from, to}, true
+}
+
+// MergeRanges sorts ranges and joins those that overlap or touch; families stay apart (IPv4 first).
+func MergeRanges(rs []AddrRange) []AddrRange {
+	rs = slices.DeleteFunc(slices.Clone(rs), func(r AddrRange) bool { return !r.Valid() })
+	slices.SortFunc(rs, func(a, b AddrRange) int {
+		if a.From.BitLen() != b.From.BitLen() {
+			return a.From.BitLen() - b.From.BitLen()
+		}
+		return a.From.Compare(b.From)
+	})
+	var out []AddrRange
+	for _, r := range rs {
+		if n := len(out); n > 0 {
+			last := &out[n-1]
+			if last.From.BitLen() == r.From.BitLen() && (r.From.Compare(last.To) <= 0 || last.To.Next() == r.From) {
+				if r.To.Compare(last.To) > 0 {
+					last.To = r.To
+				}
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// Intersect returns the ports in both ranges; ok is false when they share none.
+func (r PortRange) Intersect(o PortRange) (PortRange, bool) {
+	lo, hi := max(r.Lo, o.Lo), min(r.Hi, o.Hi)
+	if lo > hi {
+		return PortRange{}, false
+	}
+	return PortRange{lo, hi}, true
+}

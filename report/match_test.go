@@ -65,3 +65,36 @@ func TestParsePortRangeAndPrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestAddrRangeIntersectAndMerge(t *testing.T) {
+	r := func(s string) AddrRange { return RangeOf(netip.MustParsePrefix(s)) }
+	tests := []struct {
+		a, b string
+		want string // "" = no overlap
+	}{
+		{"10.0.0.0/8", "10.1.0.0/16", "10.1.0.0/16"},
+		{"10.0.0.0/24", "10.0.1.0/24", ""},
+		{"0.0.0.0/0", "::/0", ""},
+		{"::/0", "2001:db8::/32", "2001:db8::/32"},
+	}
+	for _, tt := range tests {
+		got, ok := r(tt.a).Intersect(r(tt.b))
+		if (tt.want == "") == ok || (ok && got.String() != tt.want) {
+			t.Errorf("%s ∩ %s = %v %v; want %q", tt.a, tt.b, got, ok, tt.want)
+		}
+	}
+	m := MergeRanges([]AddrRange{r("10.0.1.0/24"), r("::/0"), r("10.0.0.0/24"), r("10.0.0.128/25"), r("192.0.2.0/24")})
+	var got []string
+	for _, x := range m {
+		got = append(got, x.String())
+	}
+	if want := []string{"10.0.0.0/23", "192.0.2.0/24", "::/0"}; !slices.Equal(got, want) {
+		t.Errorf("MergeRanges = %v; want %v", got, want)
+	}
+	if p, ok := (PortRange{1024, 65535}).Intersect(PortRange{0, 2000}); !ok || p != (PortRange{1024, 2000}) {
+		t.Errorf("port intersect = %v %v", p, ok)
+	}
+	if _, ok := (PortRange{80, 80}).Intersect(PortRange{81, 90}); ok {
+		t.Error("80 ∩ 81-90 overlaps")
+	}
+}
