@@ -6,6 +6,7 @@ import (
 
 	"github.com/portpath/portpath/firewall"
 	"github.com/portpath/portpath/firewall/frontend"
+	"github.com/portpath/portpath/firewall/ufw"
 )
 
 // frontendTool is one firewall tool people configure the kernel's rules with.
@@ -20,7 +21,9 @@ type frontendTool struct {
 
 // frontendTools are the firewall tools portpath reads, in path order (the panel's
 // intent before the tools it drives). A new tool is one package and one line here.
-var frontendTools = []frontendTool{}
+var frontendTools = []frontendTool{
+	{flag: "ufw-dir", help: "a copy of the server's /etc/ufw `DIR` (with /etc/default/ufw as DIR/default-ufw or DIR/../default/ufw)", layer: "host.ufw", open: ufw.Open},
+}
 
 // addEvidenceFlags registers the options naming evidence copied off a server: the
 // kernel's rules, the socket table, and each firewall tool's configuration.

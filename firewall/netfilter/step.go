@@ -196,7 +196,9 @@ func summarize(ps []string) string {
 }
 
 // SourceFor is report.SourceFor: the part of the source set that can reach dst.
-func SourceFor(set netip.Prefix, dst netip.Addr) (netip.Prefix, bool) { return report.SourceFor(set, dst) }
+func SourceFor(set netip.Prefix, dst netip.Addr) (netip.Prefix, bool) {
+	return report.SourceFor(set, dst)
+}
 
 // HasPath reports whether any base chain sits on the hooks a packet to this host passes.
 func HasPath(chains []BaseChain, f Family) bool {
