@@ -5,6 +5,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/portpath/portpath/firewall"
+	"github.com/portpath/portpath/firewall/btpanel"
 	"github.com/portpath/portpath/firewall/frontend"
 	"github.com/portpath/portpath/firewall/ufw"
 )
@@ -22,6 +23,7 @@ type frontendTool struct {
 // frontendTools are the firewall tools portpath reads, in path order (the panel's
 // intent before the tools it drives). A new tool is one package and one line here.
 var frontendTools = []frontendTool{
+	{flag: "btpanel-db", help: "a copy of the BT panel's firewall `FILE` (…/data/db/firewall.db or data/default.db)", layer: "host.btpanel", open: btpanel.Open},
 	{flag: "ufw-dir", help: "a copy of the server's /etc/ufw `DIR` (with /etc/default/ufw as DIR/default-ufw or DIR/../default/ufw)", layer: "host.ufw", open: ufw.Open},
 }
 
