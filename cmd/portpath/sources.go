@@ -6,6 +6,7 @@ import (
 
 	"github.com/portpath/portpath/firewall"
 	"github.com/portpath/portpath/firewall/btpanel"
+	"github.com/portpath/portpath/firewall/firewalld"
 	"github.com/portpath/portpath/firewall/frontend"
 	"github.com/portpath/portpath/firewall/ufw"
 )
@@ -25,6 +26,7 @@ type frontendTool struct {
 var frontendTools = []frontendTool{
 	{flag: "btpanel-db", help: "a copy of the BT panel's firewall `FILE` (…/data/db/firewall.db or data/default.db)", layer: "host.btpanel", open: btpanel.Open},
 	{flag: "ufw-dir", help: "a copy of the server's /etc/ufw `DIR` (with /etc/default/ufw as DIR/default-ufw or DIR/../default/ufw)", layer: "host.ufw", open: ufw.Open},
+	{flag: "firewalld-dir", help: "the server's firewalld configuration: a copy of /etc/firewalld (a `DIR`, or a copied root holding etc/firewalld and usr/lib/firewalld), or a file holding the output of firewall-cmd --list-all-zones", layer: "host.firewalld", open: firewalld.Open},
 }
 
 // addEvidenceFlags registers the options naming evidence copied off a server: the
