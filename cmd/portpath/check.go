@@ -34,6 +34,8 @@ type checkOptions struct {
 	Format report.Format
 	Color  bool
 	Out    io.Writer
+	// Cloud says which cloud providers to ask and how to find the instance.
+	Cloud cloudOptions
 
 	// Resolver and Prober are seams for tests; nil means the real ones.
 	Resolver probe.Resolver
@@ -58,6 +60,15 @@ sockets. Files copied from another server work anywhere: --iptables-save, --ip6t
 
 The firewall is evaluated for every client address in --from (default 0.0.0.0/0, the whole
 internet; ::/0 for IPv6 targets), and the step says which part of it gets through.
+
+With cloud credentials portpath also finds the instance that owns TARGET's address (or the
+one given by --instance / --name) and evaluates its cloud layers with read-only API calls:
+on AWS the route and public IP (aws.route), the subnet's network ACL (aws.network-acl), the
+security groups (aws.security-group) or the Lightsail firewall (aws.lightsail-firewall).
+Credentials come from the SDK's default chain (AWS_* variables, ~/.aws profiles with
+--profile, an instance role); --region limits the search (default: every enabled region),
+--provider aws|none picks the clouds, --aws-endpoint URL points at another endpoint.
+Without credentials the cloud step is skipped and says how to provide them.
 
 ` + exitCodesHelp,
 		Example: `  portpath check ws://example.com:8282
@@ -86,6 +97,7 @@ internet; ::/0 for IPv6 targets), and the step says which part of it gets throug
 	f.Bool("no-probe", false, "do not connect to the target; evaluate the evidence only")
 	f.Bool("local", false, "also read this host's firewall and sockets (run it on the server)")
 	addEvidenceFlags(f)
+	addProviderFlags(f)
 	return cmd
 }
 
@@ -105,6 +117,9 @@ func checkOptionsFrom(g *globalOptions, cmd *cobra.Command, target string) (*che
 	o.Timeout = t
 	o.NoProbe, o.Local = v.GetBool("no-probe"), v.GetBool("local")
 	o.Host = evidenceOptions(v)
+	if o.Cloud, err = cloudOptionsFrom(v); err != nil {
+		return nil, err
+	}
 	if o.Format, err = report.ParseFormat(v.GetString("output")); err != nil {
 		return nil, usagef("--output: %v", err)
 	}
@@ -176,6 +191,7 @@ func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
 	if err != nil {
 		return r, err
 	}
+	cloudSteps := startCloud(ctx, o.Cloud, r.Target, addrs, o.From) // the clouds are asked while the probe runs
 	var wg sync.WaitGroup
 	var probeSteps []report.Step
 	if !o.NoProbe {
@@ -207,6 +223,7 @@ func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
 	}
 	wg.Wait()
 	r.Steps = append(r.Steps, probeSteps...)
+	r.Steps = append(r.Steps, cloudSteps()...)
 	return report.Merge(r), nil
 }
 

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/portpath/portpath/providers/aws/awstest"
+	"github.com/portpath/portpath/report"
+)
+
+// init keeps every test of this package away from real AWS credentials and from this
+// machine's instance metadata endpoint (169.254.169.254), which would answer.
+func init() {
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_") {
+			os.Unsetenv(k)
+		}
+	}
+	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	os.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+}
+
+// cliCloud is an account with one instance whose security group opens tcp/22 only.
+func cliCloud(t *testing.T) *awstest.Server {
+	allow := []awstest.Entry{
+		{N: 100, Proto: "-1", Allow: true, CIDR: "0.0.0.0/0"}, {N: 32767, Proto: "-1", CIDR: "0.0.0.0/0"},
+		{N: 100, Proto: "-1", Allow: true, Egress: true, CIDR: "0.0.0.0/0"}, {N: 32767, Proto: "-1", Egress: true, CIDR: "0.0.0.0/0"},
+	}
+	return awstest.New(t, map[string]*awstest.Region{
+		"us-east-1": {
+			Instances: []awstest.Instance{{ID: "i-0cli", Name: "api", State: "running", ENIs: []awstest.ENI{{
+				ID: "eni-c", Subnet: "subnet-c", VPC: "vpc-c", Groups: []string{"sg-ssh"}, Private: "10.1.0.5", Public: "203.0.113.20"}}}},
+			SGs:  []awstest.SG{{ID: "sg-ssh", Name: "ssh", Perms: []awstest.Perm{{Proto: "tcp", From: 22, To: 22, CIDRs: []string{"0.0.0.0/0"}}}}},
+			ACLs: []awstest.ACL{{ID: "acl-c", Subnets: []string{"subnet-c"}, Entries: allow}},
+			RTs:  []awstest.RouteTable{{ID: "rtb-c", VPC: "vpc-c", Subnets: []string{"subnet-c"}, Routes: []awstest.Route{{Dst: "0.0.0.0/0", GW: "igw-c"}}}},
+		},
+		"eu-west-1": {},
+	})
+}
+
+func TestCheckAWS(t *testing.T) {
+	creds := map[string]string{"AWS_ACCESS_KEY_ID": "AKIDCLITEST", "AWS_SECRET_ACCESS_KEY": "cli-secret-value"}
+	tests := []struct {
+		name      string
+		env       map[string]string
+		args      []string
+		wantCode  int
+		wantCause string
+		wantAWS   map[string]report.Decision // layer → decision; nil = no aws step at all
+		wantFix   string
+	}{
+		{name: "security group blocks", env: creds, args: []string{"check", "203.0.113.20:8282", "--region", "us-east-1"},
+			wantCode: exitBlocked, wantCause: report.CauseCloudSGNoAllow,
+			wantAWS: map[string]report.Decision{"aws.instance": report.Allow, "aws.route": report.Allow, "aws.network-acl": report.Allow, "aws.security-group": report.Drop},
+			wantFix: "aws ec2 authorize-security-group-ingress --region us-east-1 --group-id sg-ssh --protocol tcp --port 8282 --cidr 0.0.0.0/0"},
+		{name: "open port, every region searched", env: creds, args: []string{"check", "203.0.113.20:22"},
+			wantCode: exitOpen, wantAWS: map[string]report.Decision{"aws.security-group": report.Allow}},
+		{name: "endpoint from the environment", env: map[string]string{"AWS_ACCESS_KEY_ID": "AKIDCLITEST", "AWS_SECRET_ACCESS_KEY": "cli-secret-value", "PORTPATH_AWS_ENDPOINT": "FAKE", "PORTPATH_REGION": "us-east-1,eu-west-1"},
+			args: []string{"check", "203.0.113.20:8282"}, wantCode: exitBlocked, wantCause: report.CauseCloudSGNoAllow,
+			wantAWS: map[string]report.Decision{"aws.security-group": report.Drop}},
+		{name: "named instance", env: creds, args: []string{"check", "203.0.113.20:22", "--instance", "i-0cli", "--region", "us-east-1,eu-west-1"},
+			wantCode: exitOpen, wantAWS: map[string]report.Decision{"aws.instance": report.Allow, "aws.security-group": report.Allow}},
+		{name: "no credentials: one skipped step", args: []string{"check", "203.0.113.20:8282"},
+			wantCode: exitOpen, wantAWS: map[string]report.Decision{"aws.credentials": report.Skipped}},
+		{name: "provider none", env: creds, args: []string{"check", "203.0.113.20:8282", "--provider", "none"}, wantCode: exitOpen},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := cliCloud(t)
+			for k, v := range tt.env {
+				t.Setenv(k, strings.ReplaceAll(v, "FAKE", f.URL))
+			}
+			args := append(tt.args, "--no-probe", "-o", "json")
+			if _, ok := tt.env["PORTPATH_AWS_ENDPOINT"]; !ok {
+				args = append(args, "--aws-endpoint", f.URL)
+			}
+			code, stdout, stderr := runCLI(t, args...)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d; want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, stdout, stderr)
+			}
+			var r report.Report
+			if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+				t.Fatalf("output is not one JSON report: %v\n%s", err, stdout)
+			}
+			if tt.wantCause != "" && (r.Cause == nil || r.Cause.Code != tt.wantCause) {
+				t.Errorf("cause %+v; want %s", r.Cause, tt.wantCause)
+			}
+			got := map[string]report.Step{}
+			for _, s := range r.Steps {
+				if strings.HasPrefix(s.Layer, "aws.") {
+					got[s.Layer] = s
+				}
+			}
+			if tt.wantAWS == nil && len(got) > 0 {
+				t.Errorf("aws steps %+v; want none", got)
+			}
+			for layer, d := range tt.wantAWS {
+				if s, ok := got[layer]; !ok || s.Decision != d {
+					t.Errorf("%s: %+v; want decision %s", layer, s, d)
+				}
+			}
+			if tt.wantFix != "" && !strings.Contains(stdout, tt.wantFix) {
+				t.Errorf("fix %q not in the report:\n%s", tt.wantFix, stdout)
+			}
+			for _, secret := range []string{"cli-secret-value", "AKIDCLITEST"} {
+				if strings.Contains(stdout+stderr, secret) {
+					t.Errorf("credentials in the output")
+				}
+			}
+			for _, a := range f.Actions() {
+				if !strings.HasPrefix(a, "ec2:Describe") && !strings.HasPrefix(a, "ec2:Get") && !strings.HasPrefix(a, "lightsail:Get") {
+					t.Errorf("non-read action %s", a)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckProviderFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		env     map[string]string
+		want    []string
+		wantErr bool
+	}{
+		{args: []string{"check", "h:1"}, want: nil},
+		{args: []string{"check", "h:1", "--provider", "aws", "--provider", "aws"}, want: []string{"aws"}},
+		{args: []string{"check", "h:1"}, env: map[string]string{"PORTPATH_PROVIDER": "none"}, want: []string{"none"}},
+		{args: []string{"check", "h:1", "--provider", "gcp"}, wantErr: true},
+		{args: []string{"check", "h:1", "--provider", "aws,none"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args[2:], " "), func(t *testing.T) {
+			o, err := captureOpts(t, tt.env, tt.args...)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("%v: err %v; want error %v", tt.args, err, tt.wantErr)
+			}
+			if err == nil && strings.Join(o.Cloud.Providers, ",") != strings.Join(tt.want, ",") {
+				t.Errorf("%v: providers %v; want %v", tt.args, o.Cloud.Providers, tt.want)
+			}
+		})
+	}
+	o, err := captureOpts(t, nil, "check", "h:1", "--region", "us-east-1,eu-west-1", "--region", "ap-south-1", "--profile", "prod", "--instance", "i-1", "--name", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := o.Cloud; strings.Join(c.Regions, " ") != "us-east-1 eu-west-1 ap-south-1" || c.Profile != "prod" || c.Instance != "i-1" || c.Name != "web" {
+		t.Errorf("cloud options %+v", c)
+	}
+	cfg := t.TempDir() + "/config.yaml"
+	if err := os.WriteFile(cfg, []byte("aws-endpoint: http://127.0.0.1:9\nregion: [eu-north-1]\nprovider: aws\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if o, err = captureOpts(t, nil, "check", "h:1", "--config", cfg); err != nil {
+		t.Fatal(err)
+	}
+	if c := o.Cloud; c.AWSEndpoint != "http://127.0.0.1:9" || strings.Join(c.Regions, ",") != "eu-north-1" || strings.Join(c.Providers, ",") != "aws" {
+		t.Errorf("cloud options from the config file %+v", c)
+	}
+	if code, _, stderr := runCLI(t, "check", "h:1", "--provider", "gcp"); code != exitUsage || !strings.Contains(stderr, "unknown provider") {
+		t.Errorf("--provider gcp: exit %d, %q; want a usage error", code, stderr)
+	}
+}
