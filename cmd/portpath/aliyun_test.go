@@ -84,7 +84,7 @@ func TestCheckAliyun(t *testing.T) {
 		{name: "named instance, region from the environment", env: map[string]string{"ALICLOUD_ACCESS_KEY": "LTAIclitest", "ALICLOUD_SECRET_KEY": "cli-aliyun-secret", "ALICLOUD_REGION": "cn-hangzhou"},
 			args: []string{"check", "47.96.2.20:22", "--instance", "i-bp1cli"}, wantCode: exitOpen, want: map[string]report.Decision{"aliyun.security-group": report.Allow}},
 		{name: "no credentials: one skipped step", args: []string{"check", "47.96.2.20:8282", "--region", "cn-hangzhou"},
-			wantCode: exitOpen, want: map[string]report.Decision{"aliyun": report.Skipped}},
+			wantCode: exitOpen, want: map[string]report.Decision{"aliyun.credentials": report.Skipped}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,7 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -162,5 +166,25 @@ func TestCheckProviderFlags(t *testing.T) {
 	}
 	if code, _, stderr := runCLI(t, "check", "h:1", "--provider", "gcp"); code != exitUsage || !strings.Contains(stderr, "unknown provider") {
 		t.Errorf("--provider gcp: exit %d, %q; want a usage error", code, stderr)
+	}
+}
+
+// TestCheckAWSWithCABundle checks that AWS_CA_BUNDLE (custom certificate authorities, common
+// behind corporate proxies) keeps working: the SDK needs a transport it can configure.
+func TestCheckAWSWithCABundle(t *testing.T) {
+	f := cliCloud(t)
+	tlsSrv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer tlsSrv.Close()
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw})
+	if err := os.WriteFile(bundle, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDCLITEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "cli-secret-value")
+	t.Setenv("AWS_CA_BUNDLE", bundle)
+	code, stdout, stderr := runCLI(t, "check", "203.0.113.20:8282", "--region", "us-east-1", "--no-probe", "-o", "json", "--aws-endpoint", f.URL)
+	if code != exitBlocked || !strings.Contains(stdout, report.CauseCloudSGNoAllow) || stderr != "" {
+		t.Errorf("with AWS_CA_BUNDLE: exit %d, stderr %q\n%s", code, stderr, stdout)
 	}
 }

@@ -326,11 +326,11 @@ func (p *Provider) clientsFor(cred credentials.CredentialsProvider, region strin
 // Steps answers q for every instance that owns one of the target's addresses.
 func (p *Provider) Steps(ctx context.Context, q providers.Query) []report.Step {
 	if len(q.Addrs) == 0 && q.Instance == "" && q.Name == "" {
-		return []report.Step{{Layer: "aliyun", Decision: report.Skipped, Detail: "the target did not resolve and no --instance or --name was given"}}
+		return []report.Step{{Layer: "aliyun.instance", Decision: report.Skipped, Detail: "the target did not resolve and no --instance or --name was given"}}
 	}
 	cred, err := p.resolveCredentials(ctx)
 	if err != nil {
-		return []report.Step{{Layer: "aliyun", Decision: report.Skipped, Detail: err.Error() + ": " + noCredentialsHelp}}
+		return []report.Step{{Layer: "aliyun.credentials", Decision: report.Skipped, Detail: err.Error() + ": " + noCredentialsHelp}}
 	}
 	regions := p.opts.Regions
 	if len(regions) == 0 {

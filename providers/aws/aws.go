@@ -8,7 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/smithy-go/logging"
 	"net/netip"
 	"slices"
 	"strings"
@@ -86,7 +87,10 @@ func (p *Provider) loadConfig(ctx context.Context) (aws.Config, error) {
 		return cfg, nil
 	}
 	lo := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(&http.Client{Timeout: callTimeout}),
+		// the SDK's own log lines (IMDS fallbacks, retries) would interleave with the report
+		config.WithLogger(logging.Nop{}),
+		// a buildable client, so that AWS_CA_BUNDLE and other transport settings still apply
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(callTimeout)),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) { o.MaxAttempts, o.MaxBackoff = maxAttempts, maxBackoff })
 		}),
