@@ -189,6 +189,7 @@ func (h *Host) loadLive(ctx context.Context, o Options, iptRead bool) {
 	if addrs, err := LocalAddrs(); err == nil {
 		h.env.LocalAddrs = append(h.env.LocalAddrs, addrs...)
 	}
+	h.env.IfaceAddrs = ifaceAddrs
 	if o.InIface == "" {
 		h.env.RouteIface = routeIface(ctx)
 	}
@@ -252,6 +253,25 @@ func LocalAddrs() ([]netip.Addr, error) {
 		}
 	}
 	return out, nil
+}
+
+// ifaceAddrs lists the addresses of one of this host's interfaces, in the kernel's order.
+func ifaceAddrs(name string) []netip.Addr {
+	ifc, err := net.InterfaceByName(name)
+	if err != nil {
+		return nil
+	}
+	as, err := ifc.Addrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range as {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap().WithZone(""))
+		}
+	}
+	return out
 }
 
 // IsLocal reports whether addr is an address of this host.

@@ -128,9 +128,9 @@ func natOf(r *crule) *netfilter.NAT {
 	case r.kind == tDNAT:
 		n.Text = "DNAT to " + r.arg
 	case r.arg != "":
-		n.Text = "REDIRECT to port " + r.arg
+		n.Text, n.Redirect = "REDIRECT to port "+r.arg, true
 	default:
-		n.Text = "REDIRECT to this host"
+		n.Text, n.Redirect = "REDIRECT to this host", true
 	}
 	return &n
 }
@@ -303,11 +303,18 @@ func clientPort(ps []report.PortRange) netfilter.Tri {
 	return netfilter.Maybe
 }
 
-// ctState is the conntrack state of the packet: NEW (and DNAT once translated); in the raw
+// ctState is the conntrack state of the packet: NEW, or ESTABLISHED for the handshake's
+// next packet (and DNAT once translated); in the raw
 // table, which runs before conntrack, the packet has no connection yet and counts as INVALID.
 func (w *walker) ctState() uint32 {
 	if w.t.name == "raw" {
 		return ctInvalid
+	}
+	if w.e.Pkt.Established {
+		if w.e.Pkt.DNATed {
+			return ctEstablished | ctDNAT
+		}
+		return ctEstablished
 	}
 	if w.e.Pkt.DNATed {
 		return ctNew | ctDNAT

@@ -62,6 +62,9 @@ type Packet struct {
 	DNATed    bool
 	OrigDst   netip.Addr
 	OrigDPort uint16
+	// Established marks the handshake's next packet (the client's ACK), which conntrack
+	// sees as ct state established; false is the first packet (ct state new).
+	Established bool
 }
 
 // Env is what the simulation knows about the host apart from its rules.
@@ -74,6 +77,9 @@ type Env struct {
 	RouteLocalnet bool
 	// IPSets holds ipset members by set name; a set missing here makes its matches unknown.
 	IPSets map[string][]report.AddrRange
+	// IfaceAddrs lists an interface's addresses in the kernel's order (REDIRECT takes the
+	// first of the packet's family); nil or an empty answer means unknown.
+	IfaceAddrs func(iface string) []netip.Addr
 	// RouteIface names the interface the route to an address leaves by: for a source, the
 	// interface its traffic arrives on; for a forwarded destination, the one it leaves on.
 	// nil or an empty answer means unknown.
@@ -113,6 +119,9 @@ type NAT struct {
 	// OneOf lists the rewrites a load-balancing rule picks from (kube-proxy's statistic,
 	// nft numgen); empty for a single rewrite, when Addr and Port are the rewrite itself.
 	OneOf []NAT
+	// Redirect is a REDIRECT: the destination becomes the first address of the interface
+	// the packet arrived on.
+	Redirect bool
 }
 
 // choices is the list of rewrites n stands for.
@@ -305,7 +314,8 @@ func simulate(chains []BaseChain, pkt Packet, env *Env, pick int) Trace {
 	undecided := ""
 	natUndecided := ""                // a rewrite that could not be read makes everything after it uncertain
 	runHook := func(hook Hook) bool { // false when the packet is gone
-		for _, c := range hookOrder(chains, hook, pkt.Family) {
+		order := hookOrder(chains, hook, pkt.Family)
+		for i, c := range order {
 			if c.Type == "nat" && pkt.DNATed {
 				continue // the first nat mapping of a flow wins; later nat chains do not run for it
 			}
@@ -317,6 +327,8 @@ func simulate(chains []BaseChain, pkt Packet, env *Env, pick int) Trace {
 				t.Final, t.Decider = res.Verdict, &t.Hops[len(t.Hops)-1]
 				if natUndecided != "" {
 					t.Final, t.Reason = Undecided, natUndecided
+				} else if why := tieConflict(order, i, res, e); why != "" {
+					t.Final, t.Reason = Undecided, why
 				}
 				return false
 			case Undecided:
@@ -332,11 +344,22 @@ func simulate(chains []BaseChain, pkt Packet, env *Env, pick int) Trace {
 				}
 			}
 			if res.NAT != nil && hook == Prerouting {
+				if why := natTie(order, i, res, e); why != "" && natUndecided == "" {
+					natUndecided = why
+					if undecided == "" {
+						undecided = why
+					}
+				}
 				n := res.NAT
 				if len(n.OneOf) > 1 && pick >= 0 && pick < len(n.OneOf) {
 					n = &n.OneOf[pick]
 				}
 				applyNAT(&pkt, n)
+				if n.Redirect {
+					if a, ok := redirectAddr(env, pkt); ok {
+						pkt.Dst = a
+					}
+				}
 				t.NAT = res.NAT
 				if n != res.NAT {
 					t.NAT = n
@@ -375,8 +398,137 @@ func simulate(chains []BaseChain, pkt Packet, env *Env, pick int) Trace {
 	t.Final = Accept
 	if undecided != "" {
 		t.Final, t.Reason = Undecided, undecided
+	} else if why := handshakeBlocked(chains, pkt, t.Path, e); why != "" {
+		t.Final, t.Reason = Undecided, why
 	}
 	return finish()
+}
+
+// natDstPriority is the priority at which conntrack applies a flow's destination rewrite.
+const natDstPriority = -100
+
+// handshakeBlocked runs the client's ACK, the TCP handshake's next packet, through the
+// filter chains the accepted SYN passed: conntrack now calls it established and applies
+// the SYN's rewrite (nat chains do not run again). Rules that accept only new connections
+// and then drop or reject let the SYN through but not the connection; the client's
+// connect may still succeed, and what it sees after depends on timing.
+func handshakeBlocked(chains []BaseChain, syn Packet, path Hook, e *Eval) string {
+	if syn.Proto != "tcp" {
+		return ""
+	}
+	ack := syn
+	ack.Established, ack.Mark = true, 0
+	ae := &Eval{Pkt: &ack, Env: e.Env}
+	defer func() { e.tested = append(e.tested, ae.tested...) }()
+	for _, hook := range []Hook{Prerouting, path} {
+		for _, c := range hookOrder(chains, hook, ack.Family) {
+			if c.Type == "nat" {
+				continue
+			}
+			// conntrack rewrites the ACK at the nat priority: chains before it see the
+			// destination the client wrote
+			var pre Packet
+			if hook == Prerouting && c.Priority < natDstPriority && ack.DNATed {
+				pre, ae.Pkt = ack, &pre
+				pre.Dst, pre.DPort = ack.OrigDst, ack.OrigDPort
+			}
+			r := c.Run(ae)
+			if ae.Pkt != &ack {
+				ack.Mark, ae.Pkt = pre.Mark, &ack
+			}
+			switch r.Verdict {
+			case Drop, Reject:
+				rule := "its policy"
+				if r.Rule != nil && r.Rule.Position > 0 {
+					rule = "rule " + r.Rule.ID
+				}
+				return fmt.Sprintf("the first packet is accepted, but %s %s the handshake's next packet (ct state established) by %s: the client may connect, and the connection then fails",
+					c.Where(), verb(r.Verdict, r.RejectWith), rule)
+			case Undecided:
+				return fmt.Sprintf("the first packet is accepted, but whether %s lets the handshake's next packet (ct state established) through cannot be decided: %s", c.Where(), r.Reason)
+			}
+		}
+	}
+	return ""
+}
+
+// tieConflict runs the filter chains after order[i] that share its priority. The kernel
+// runs chains of equal priority in the order they were registered, which no dump shows;
+// when one of them would end the packet differently, the outcome depends on that order.
+func tieConflict(order []BaseChain, i int, res Result, e *Eval) string {
+	c := order[i]
+	for _, o := range order[i+1:] {
+		if o.Priority != c.Priority {
+			break
+		}
+		if o.Type == "nat" {
+			continue
+		}
+		pk := *e.Pkt
+		oe := &Eval{Pkt: &pk, Env: e.Env}
+		r := o.Run(oe)
+		e.tested = append(e.tested, oe.tested...)
+		switch r.Verdict {
+		case Drop, Reject, Undecided:
+			if !r.Same(res) {
+				return fmt.Sprintf("%s and %s both have priority %d on the %s hook and end the packet differently (%s, %s); the kernel runs them in the order they were registered, which the rules do not show",
+					c.Where(), o.Where(), c.Priority, c.Hook, endText(res), endText(r))
+			}
+		}
+	}
+	return ""
+}
+
+// natTie runs the nat chains after order[i] that share its priority: the one the kernel
+// registered last runs first, and the first rewrite of a flow wins, so a different rewrite
+// from one of them makes the destination depend on that order.
+func natTie(order []BaseChain, i int, res Result, e *Eval) string {
+	c := order[i]
+	for _, o := range order[i+1:] {
+		if o.Priority != c.Priority {
+			break
+		}
+		if o.Type != "nat" {
+			continue
+		}
+		pk := *e.Pkt
+		oe := &Eval{Pkt: &pk, Env: e.Env}
+		r := o.Run(oe)
+		e.tested = append(e.tested, oe.tested...)
+		if r.NAT != nil && !sameNAT(r.NAT, res.NAT) || r.Verdict != Accept {
+			return fmt.Sprintf("%s and %s both have priority %d on the %s hook and rewrite the destination differently (%s; %s); the kernel runs them in the order they were registered, which the rules do not show",
+				c.Where(), o.Where(), c.Priority, c.Hook, res.NAT.Text, natText(r))
+		}
+	}
+	return ""
+}
+
+func natText(r Result) string {
+	if r.NAT != nil {
+		return r.NAT.Text
+	}
+	return endText(r)
+}
+
+func endText(r Result) string {
+	if r.Verdict == Undecided {
+		return "undecided"
+	}
+	return verb(r.Verdict, r.RejectWith)
+}
+
+// redirectAddr is the address a REDIRECT sends the packet to: the first address of its
+// family on the arrival interface; ok is false when that is not known.
+func redirectAddr(env *Env, p Packet) (netip.Addr, bool) {
+	if env.IfaceAddrs == nil || p.InIface == "" {
+		return netip.Addr{}, false
+	}
+	for _, a := range env.IfaceAddrs(p.InIface) {
+		if FamilyOf(a) == p.Family && !a.IsLinkLocalUnicast() {
+			return a.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
 }
 
 func applyNAT(p *Packet, n *NAT) {

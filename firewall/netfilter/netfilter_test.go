@@ -60,6 +60,18 @@ func TestSimulateBaseChainOrder(t *testing.T) {
 			chain("f", Forward, 0, verdict(Drop, "f1")),
 		}, Accept, ""},
 		{"no chains", nil, Accept, ""},
+		{"equal priority, different ends: the registration order decides", []BaseChain{
+			chain("a", Input, 0, verdict(Drop, "a1")), chain("b", Input, 0, verdict(Reject, "b1")),
+		}, Undecided, "a1"},
+		{"equal priority, same end", []BaseChain{
+			chain("a", Input, 0, verdict(Drop, "a1")), chain("b", Input, 0, verdict(Drop, "b1")),
+		}, Drop, "a1"},
+		{"equal priority, accept and drop: drop either way", []BaseChain{
+			chain("a", Input, 0, verdict(Accept, "a1")), chain("b", Input, 0, verdict(Drop, "b1")),
+		}, Drop, "b1"},
+		{"equal priority, drop before an accept", []BaseChain{
+			chain("a", Input, 0, verdict(Drop, "a1")), chain("b", Input, 0, verdict(Accept, "b1")),
+		}, Drop, "a1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,6 +87,60 @@ func TestSimulateBaseChainOrder(t *testing.T) {
 				t.Errorf("decider = %q; want %q", got, tt.wantRule)
 			}
 		})
+	}
+}
+
+func TestSimulateEqualPriorityNAT(t *testing.T) {
+	dnat := func(to string) func(*Eval) Result {
+		return func(*Eval) Result {
+			return Result{Verdict: Accept, NAT: &NAT{Addr: netip.MustParseAddr(to), Text: "DNAT to " + to}}
+		}
+	}
+	natChain := func(name string, prio int, fn func(*Eval) Result) BaseChain {
+		c := chain(name, Prerouting, prio, fn)
+		c.Type = "nat"
+		return c
+	}
+	for _, tt := range []struct {
+		name string
+		b    func(*Eval) Result
+		want Verdict
+	}{
+		{"another rewrite at the same priority", dnat("10.98.0.3"), Undecided},
+		{"the same rewrite", dnat("10.98.0.2"), Accept},
+		{"no rewrite", verdict(Accept, "b1"), Accept},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			chains := []BaseChain{natChain("a", -100, dnat("10.98.0.2")), natChain("b", -100, tt.b)}
+			if tr := Simulate(chains, pkt(), env); tr.Final != tt.want {
+				t.Errorf("final = %v (%s); want %v", tr.Final, tr.Reason, tt.want)
+			}
+		})
+	}
+}
+
+func TestSimulateRedirectToArrivalAddress(t *testing.T) {
+	redirect := BaseChain{Origin: "iptables-nft", Family: "ip6", Table: "nat", Chain: "PREROUTING", Type: "nat", Hook: Prerouting, Priority: -100,
+		Run: func(*Eval) Result {
+			return Result{Verdict: Accept, NAT: &NAT{Port: 8001, Redirect: true, Text: "REDIRECT to port 8001"}}
+		}}
+	byDst := chain("in", Input, 0, func(e *Eval) Result {
+		if e.Pkt.Dst == netip.MustParseAddr("fd99::2") && e.Pkt.DPort == 8001 {
+			return Result{Verdict: Drop, Rule: &report.Rule{ID: "in1", Position: 1}}
+		}
+		return Result{Verdict: Accept}
+	})
+	p := Packet{Family: IPv6, Proto: "udp", Src: netip.MustParseAddr("fd99::1"), Dst: netip.MustParseAddr("fd98::1"), DPort: 8082, InIface: "eth0"}
+	e := &Env{LocalAddrs: []netip.Addr{netip.MustParseAddr("fd98::1"), netip.MustParseAddr("fd99::2")},
+		IfaceAddrs: func(string) []netip.Addr {
+			return []netip.Addr{netip.MustParseAddr("10.99.0.2"), netip.MustParseAddr("fe80::1"), netip.MustParseAddr("fd99::2")}
+		}}
+	if tr := Simulate([]BaseChain{redirect, byDst}, p, e); tr.Final != Drop || tr.Packet.Dst != netip.MustParseAddr("fd99::2") {
+		t.Errorf("final %v, destination %s; want drop at fd99::2", tr.Final, tr.Packet.Dst)
+	}
+	e.IfaceAddrs = nil // unknown: the address stays
+	if tr := Simulate([]BaseChain{redirect, byDst}, p, e); tr.Packet.Dst != p.Dst {
+		t.Errorf("destination %s without interface addresses; want %s kept", tr.Packet.Dst, p.Dst)
 	}
 }
 

@@ -99,6 +99,7 @@ const (
 	nsCtStatus
 	nsFibDaddrType
 	nsFibDaddrIifType
+	nsCtState
 )
 
 // field is one compiled part of a left-hand key.
@@ -611,7 +612,7 @@ func ctField(x *Ct) field {
 	}
 	switch key {
 	case "state":
-		return constField(dtCtState, depNone, ctStateNames["new"])
+		return numField(dtCtState, depNone, nsCtState)
 	case "status":
 		return numField(dtCtStatus, depNone, nsCtStatus)
 	case "direction":
@@ -713,6 +714,15 @@ func (w *walker) value(f *field, s *wstate) (uint64, bool) {
 		v, ok = uint64(s.mark), s.markOK
 	case nsCtMark:
 		v, ok = uint64(s.ctmark), s.ctOK
+	case nsCtState:
+		switch {
+		case w.beforeConntrack():
+			v = ctStateNames["invalid"] // no connection is attached to the packet yet
+		case p.Established:
+			v = ctStateNames["established"]
+		default:
+			v = ctStateNames["new"]
+		}
 	case nsCtStatus:
 		if p.DNATed {
 			v = ctStatusNames["dnat"]

@@ -227,10 +227,10 @@ func TestBaseChainsFields(t *testing.T) {
 func TestDefaultRejectByFamily(t *testing.T) {
 	doc := ruleset(
 		`{"table":{"family":"ip","name":"a","handle":1}}`,
-		`{"chain":{"family":"ip","table":"a","name":"in","handle":1,"type":"filter","hook":"input","prio":0,"policy":"accept"}}`,
+		`{"chain":{"family":"ip","table":"a","name":"in","handle":1,"type":"filter","hook":"input","prio":-10,"policy":"accept"}}`,
 		`{"rule":{"family":"ip","table":"a","chain":"in","handle":2,"expr":[{"match":{"op":"==","left":{"payload":{"protocol":"tcp","field":"dport"}},"right":1}},{"reject":null}]}}`,
 		`{"table":{"family":"ip6","name":"b","handle":2}}`,
-		`{"chain":{"family":"ip6","table":"b","name":"in","handle":1,"type":"filter","hook":"input","prio":0,"policy":"accept"}}`,
+		`{"chain":{"family":"ip6","table":"b","name":"in","handle":1,"type":"filter","hook":"input","prio":-10,"policy":"accept"}}`,
 		`{"rule":{"family":"ip6","table":"b","chain":"in","handle":2,"expr":[{"match":{"op":"==","left":{"payload":{"protocol":"tcp","field":"dport"}},"right":1}},{"reject":null}]}}`,
 		tblFilt, chainIn,
 		rule("input", 3, `{"match":{"op":"==","left":{"payload":{"protocol":"tcp","field":"dport"}},"right":2}}`, `{"reject":null}`),
@@ -274,6 +274,24 @@ func TestWalk(t *testing.T) {
 			rule("a", 13, drop),
 			rule("b", 14, `{"return":null}`),
 		}, []evalCase{{name: "accepted after the return", src: src, port: 1, want: netfilter.Accept, rule: "inet filt input handle 11"}}},
+		{"ct state before conntrack", []string{
+			`{"chain":{"family":"inet","table":"filt","name":"raw","handle":5,"type":"filter","hook":"prerouting","prio":-300,"policy":"accept"}}`,
+			rule("raw", 10, match(`{"ct":{"key":"state"}}`, "in", `"new"`), match(tcpDport, "==", "1"), drop),
+			rule("raw", 11, match(`{"ct":{"key":"state"}}`, "in", `"invalid"`), match(tcpDport, "==", "2"), drop),
+			rule("input", 12, accept),
+		}, []evalCase{
+			{name: "not new yet", src: src, port: 1, want: netfilter.Accept, rule: "inet filt input handle 12"},
+			{name: "invalid", src: src, port: 2, want: netfilter.Drop, rule: "inet filt raw handle 11"},
+		}},
+		{"goto from the base chain: its policy ends the walk", []string{
+			chainUser,
+			rule("input", 10, match(tcpDport, "==", "1"), `{"goto":{"target":"user"}}`),
+			rule("input", 11, accept),
+			rule("user", 12, match(tcpDport, "==", "2"), drop),
+		}, []evalCase{
+			{name: "the goto'd chain runs off its end", src: src, port: 1, want: netfilter.Drop, rule: "inet filt input policy"},
+			{name: "no goto", src: src, port: 3, want: netfilter.Accept, rule: "inet filt input handle 11"},
+		}},
 		{"continue and end of a regular chain", []string{
 			chainUser,
 			rule("input", 10, `{"continue":null}`),
@@ -319,12 +337,14 @@ func TestWalk(t *testing.T) {
 		{"conntrack", []string{
 			rule("input", 10, match(`{"ct":{"key":"state"}}`, "in", `["established","related"]`), drop),
 			rule("input", 11, match(`{"ct":{"key":"state"}}`, "!=", `"new"`), drop),
-			rule("input", 12, match(`{"ct":{"key":"state"}}`, "==", `{"set":["new","untracked"]}`), match(tcpDport, "==", "1"), accept),
+			rule("input", 12, match(`{"ct":{"key":"state"}}`, "==", `{"set":["new","untracked"]}`), match(`{"payload":{"protocol":"th","field":"dport"}}`, "==", "1"), accept),
 			rule("input", 13, match(`{"ct":{"key":"status"}}`, "in", `"dnat"`), accept),
 			rule("input", 14, match(`{"ct":{"key":"proto-dst","dir":"original"}}`, "==", "2"), accept),
 		}, []evalCase{
-			{name: "new", src: src, port: 1, want: netfilter.Accept, rule: "inet filt input handle 12"},
-			{name: "no dnat", src: src, port: 2, want: netfilter.Accept, rule: "inet filt input handle 14"},
+			// UDP: a TCP connection would need the handshake's next packet, which rule 10 drops
+			{name: "new", proto: "udp", src: src, port: 1, want: netfilter.Accept, rule: "inet filt input handle 12"},
+			{name: "no dnat", proto: "udp", src: src, port: 2, want: netfilter.Accept, rule: "inet filt input handle 14"},
+			{name: "tcp: the handshake's next packet is dropped", src: src, port: 1, want: netfilter.Undecided, reason: "handshake's next packet"},
 			{name: "policy", src: src, port: 3, want: netfilter.Drop},
 		}},
 		{"interfaces", []string{

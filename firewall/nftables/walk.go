@@ -116,9 +116,22 @@ func setsCtMark(rs *Ruleset) bool {
 
 // walker is one walk of a base chain for one packet.
 type walker struct {
-	e      *netfilter.Eval
-	hook   netfilter.Hook
+	e    *netfilter.Eval
+	hook netfilter.Hook
+	// base is the base chain walked: its policy applies when the walk runs off the end,
+	// also of a chain reached by goto
+	base   *cchain
 	leaves int
+}
+
+// conntrackPriority is where conntrack takes the packet on prerouting (NF_IP_PRI_CONNTRACK).
+const conntrackPriority = -200
+
+// beforeConntrack reports whether the chain walked runs before conntrack (prerouting below
+// priority -200, where the raw table sits): the packet has no connection yet, and the
+// kernel's ct state says invalid.
+func (w *walker) beforeConntrack() bool {
+	return w.hook == netfilter.Prerouting && w.base != nil && w.base.c.Prio < conntrackPriority
 }
 
 type frame struct {
@@ -160,7 +173,7 @@ type outcome struct {
 func (p *program) runner(cc *cchain) func(e *netfilter.Eval) netfilter.Result {
 	hook := netfilter.Hook(cc.c.Hook)
 	return func(e *netfilter.Eval) netfilter.Result {
-		w := &walker{e: e, hook: hook}
+		w := &walker{e: e, hook: hook, base: cc}
 		s := &wstate{mark: e.Pkt.Mark, markOK: true, ctOK: !p.ctMarkSet}
 		w.enter(s, cc, 0)
 		o := w.run(s)
@@ -297,7 +310,7 @@ func (w *walker) leave(s *wstate) (outcome, bool) {
 		w.enter(s, f.c, f.ri)
 		return outcome{}, false
 	}
-	return s.done(netfilter.Result{Verdict: s.cur.policy, Rule: s.cur.policyRule}), true
+	return s.done(netfilter.Result{Verdict: w.base.policy, Rule: w.base.policyRule}), true
 }
 
 // verdict applies a verdict; end is true when the walk is over.
@@ -354,7 +367,7 @@ func (w *walker) nat(s *wstate, r *crule, n *natStep) (outcome, bool) {
 		s.nextRule() // a dnat of the other family does not apply to this packet
 		return outcome{}, false
 	}
-	nat := &netfilter.NAT{Addr: addr, Port: port, Text: natDesc(n.kind, addr, port)}
+	nat := &netfilter.NAT{Addr: addr, Port: port, Text: natDesc(n.kind, addr, port), Redirect: n.kind == "redirect"}
 	return s.done(netfilter.Result{Verdict: netfilter.Accept, Rule: r.report(), NAT: nat}), true
 }
 
