@@ -100,7 +100,7 @@ func TestStepAgainstKernel(t *testing.T) {
 			proto: "tcp", dst: "10.99.0.2", port: 8006, src: "0.0.0.0/0",
 			want: report.Drop, wantCause: report.CausePanelFirewall, wantSymptom: report.Timeout,
 			wantDetail: []string{"the panel's rule firewall_new#5 drops 8006/tcp from all", "closed"},
-			wantFix:    []string{"端口规则 (Security → Firewall → Port rules): delete the rule firewall_new#5", "ufw allow proto tcp from any to any port 8006"},
+			wantFix:    []string{"端口规则 (Security → Firewall → Port rules): delete the rule firewall_new#5", "ufw insert NUM allow proto tcp from any to any port 8006"},
 			wantRule:   "firewall_new#5",
 		},
 		{

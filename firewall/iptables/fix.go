@@ -48,10 +48,16 @@ func Fix(r *report.Rule, fam netfilter.Family, legacy bool, proto string, port u
 		if !anySrc {
 			from = src
 		}
-		return []string{
-			"ufw allow proto " + proto + " from " + from + " to any port " + strconv.Itoa(int(port)),
-			"# or, until ufw reloads: " + cmd,
+		allow := "allow proto " + proto + " from " + from + " to any port " + strconv.Itoa(int(port))
+		if r.Position > 0 && strings.Contains(r.Chain, "-user-") {
+			// one of the user's own ufw rules decides: an allow added after it changes nothing
+			return []string{
+				"# a ufw rule decides: find its number with `ufw status numbered`, then: ufw insert NUM " + allow +
+					" (portpath names the rule when it reads /etc/ufw: --local on the server, or --ufw-dir)",
+				"# or, until ufw reloads: " + cmd,
+			}
 		}
+		return []string{"ufw " + allow, "# or, until ufw reloads: " + cmd}
 	}
 	return []string{cmd, "# then make it permanent: netfilter-persistent save (or " + save + " > " + file + ")"}
 }

@@ -33,8 +33,11 @@ func TestFix(t *testing.T) {
 			"iptables -t raw -I PREROUTING 2 -p tcp --dport 8282 -j ACCEPT",
 			"# then make it permanent: netfilter-persistent save (or iptables-save > /etc/iptables/rules.v4)"}},
 		{"ufw chain", &report.Rule{Table: "filter", Chain: "ufw-user-input", Position: 6}, netfilter.IPv4, false, "tcp", "198.51.100.7/32", []string{
-			"ufw allow proto tcp from 198.51.100.7/32 to any port 8282",
+			"# a ufw rule decides: find its number with `ufw status numbered`, then: ufw insert NUM allow proto tcp from 198.51.100.7/32 to any port 8282 (portpath names the rule when it reads /etc/ufw: --local on the server, or --ufw-dir)",
 			"# or, until ufw reloads: iptables -I ufw-user-input 6 -p tcp --dport 8282 -s 198.51.100.7/32 -j ACCEPT"}},
+		{"ufw default policy", &report.Rule{Table: "filter", Chain: "ufw-user-input", Position: 0}, netfilter.IPv4, false, "tcp", "0.0.0.0/0", []string{
+			"ufw allow proto tcp from any to any port 8282",
+			"# or, until ufw reloads: iptables -A ufw-user-input -p tcp --dport 8282 -j ACCEPT"}},
 		{"no rule", nil, netfilter.IPv4, false, "tcp", "", nil},
 	}
 	for _, tt := range tests {
