@@ -47,11 +47,19 @@ func (k ResolveKind) words() string {
 type ResolveError struct {
 	Host string
 	Kind ResolveKind
+	// Rcode is the DNS answer code (NXDOMAIN, SERVFAIL, REFUSED, NOERROR for a name without
+	// addresses); empty when no DNS message said why (a timeout, or the system resolver).
+	Rcode string
 	// Err is the resolver's error, usually a *net.DNSError.
 	Err error
 }
 
-func (e *ResolveError) Error() string { return fmt.Sprintf("%s (%v)", e.Kind.words(), e.Err) }
+func (e *ResolveError) Error() string {
+	if e.Rcode != "" {
+		return fmt.Sprintf("%s: %s (%v)", e.Rcode, e.Kind.words(), e.Err)
+	}
+	return fmt.Sprintf("%s (%v)", e.Kind.words(), e.Err)
+}
 func (e *ResolveError) Unwrap() error { return e.Err }
 
 // Resolve returns every A and AAAA address of host: IPv4 first, then IPv6, each in the

@@ -55,6 +55,11 @@ func PathRank(layer string) int {
 	return best
 }
 
+// clientSide reports whether a layer is judged on the client: DNS, CDN, proxy, routes, ports.
+func clientSide(layer string) bool {
+	return layer == "dns" || layer == "cdn" || strings.HasPrefix(layer, "client.")
+}
+
 // isProbe reports whether a step is an observation from the client rather than a layer of the path.
 func isProbe(s Step) bool { return strings.HasPrefix(s.Layer, "probe.") }
 
@@ -67,7 +72,7 @@ func Merge(r Report) Report {
 	r.SchemaVersion = SchemaVersion
 	slices.SortStableFunc(r.Steps, func(a, b Step) int { return PathRank(a.Layer) - PathRank(b.Layer) })
 
-	var firstBlock, firstProbeFail *Step
+	var firstBlock, firstProbeFail, firstUnknownCause *Step
 	var unknown, probed, probeOK, probeUnknown bool
 	for i := range r.Steps {
 		s := &r.Steps[i]
@@ -92,6 +97,9 @@ func Merge(r Report) Report {
 			firstBlock = s
 		case s.Decision == Unknown:
 			unknown = true
+			if s.Cause != "" && firstUnknownCause == nil {
+				firstUnknownCause = s
+			}
 		}
 	}
 
@@ -115,7 +123,10 @@ func Merge(r Report) Report {
 		if r.Cause.Code == "" {
 			r.Cause.Code = CauseUnexplained
 		}
-		if probed && probeOK {
+		if strings.HasPrefix(firstBlock.Layer, "app.") || clientSide(firstBlock.Layer) {
+			// an application step blocks after the connection, a client-side one (DNS, CDN,
+			// proxy, ports) whatever the source set: no disagreement with the probe to report
+		} else if probed && probeOK {
 			r.Notes = append(r.Notes, fmt.Sprintf("the probe from this machine connected, but %s blocks the source set %s: this machine is not in the blocked part, or the layer is not on its path", firstBlock.Layer, r.Source.CIDR))
 		} else if probed && r.Symptom.Observed != "" && r.Symptom.Predicted != "" && r.Symptom.Observed != r.Symptom.Predicted {
 			r.Notes = append(r.Notes, fmt.Sprintf("predicted %s but the probe saw %s: something this check cannot see acts first (%s)", r.Symptom.Predicted, r.Symptom.Observed, strings.Join(Unseen(r.Steps), ", ")))
@@ -131,6 +142,9 @@ func Merge(r Report) Report {
 	case unknown, probeUnknown && !probeOK:
 		// a silent UDP port or a probe that could not run says nothing for sure
 		r.Verdict = Inconclusive
+		if firstUnknownCause != nil { // a step that names why it cannot see further (a CDN, a proxy)
+			r.Cause = &Cause{Code: firstUnknownCause.Cause, Step: firstUnknownCause.Layer, Message: firstUnknownCause.Detail}
+		}
 	default:
 		r.Verdict = Open
 	}

@@ -90,6 +90,9 @@ func writeText(w io.Writer, r Report, color bool) error {
 		fmt.Fprintf(&b, "  %s\n", r.Cause.Message)
 	case Inconclusive:
 		fmt.Fprintf(&b, "%sINCONCLUSIVE%s  nothing that was checked blocks, but these could not be decided: %s\n", p.yellow+p.bold, p.reset, strings.Join(slices.Compact(undecided), ", "))
+		if r.Cause != nil {
+			fmt.Fprintf(&b, "  %s (%s): %s\n", r.Cause.Code, r.Cause.Step, r.Cause.Message)
+		}
 	}
 	if s := r.Symptom; s != nil {
 		var parts []string

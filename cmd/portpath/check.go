@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -36,6 +35,8 @@ type checkOptions struct {
 	Out    io.Writer
 	// Cloud says which cloud providers to ask and how to find the instance.
 	Cloud cloudOptions
+	// Client holds the settings of the DNS, CDN and client.* steps (client.go).
+	Client clientOptions
 
 	// Resolver and Prober are seams for tests; nil means the real ones.
 	Resolver probe.Resolver
@@ -98,6 +99,7 @@ Without credentials the cloud step is skipped and says how to provide them.
 	f.Bool("local", false, "also read this host's firewall and sockets (run it on the server)")
 	addEvidenceFlags(f)
 	addProviderFlags(f)
+	addClientFlags(f)
 	return cmd
 }
 
@@ -118,6 +120,9 @@ func checkOptionsFrom(g *globalOptions, cmd *cobra.Command, target string) (*che
 	o.NoProbe, o.Local = v.GetBool("no-probe"), v.GetBool("local")
 	o.Host = evidenceOptions(v)
 	if o.Cloud, err = cloudOptionsFrom(v); err != nil {
+		return nil, err
+	}
+	if o.Client, err = clientOptionsFrom(v); err != nil {
 		return nil, err
 	}
 	if o.Format, err = report.ParseFormat(v.GetString("output")); err != nil {
@@ -156,42 +161,43 @@ func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
 	}
 	r := report.Report{Target: tgt, Source: sourceOf(o.From)}
 
-	resolver := o.Resolver
-	if resolver == nil {
-		resolver = net.DefaultResolver
-	}
-	addrs, err := probe.Resolve(ctx, resolver, tgt.Host)
-	if err != nil {
-		r.Steps = append(r.Steps, report.Step{
-			Layer: "dns", Decision: report.Reject, Cause: report.CauseDNSFailure, Symptom: report.DNSFailure,
-			Detail: fmt.Sprintf("%s does not resolve: %v", tgt.Host, err),
-		})
+	res := resolveTarget(ctx, o, tgt) // the dns and cdn steps (client.go)
+	r.Steps = append(r.Steps, res.Steps...)
+	if res.Failed {
 		return report.Merge(r), nil
 	}
+	clientSteps := startClient(ctx, o, tgt, res.Addrs) // the client.* steps run from here on (client.go)
+	addrs, pathAddrs := res.Addrs, res.Path            // pathAddrs: --origin behind a CDN, else addrs
 	for _, a := range addrs {
 		r.Target.Addresses = append(r.Target.Addresses, a.String())
-	}
-	if _, perr := netip.ParseAddr(tgt.Host); perr != nil {
-		r.Steps = append(r.Steps, report.Step{Layer: "dns", Decision: report.Allow,
-			Detail: fmt.Sprintf("%s resolves to %s (system resolver)", tgt.Host, strings.Join(r.Target.Addresses, ", "))})
 	}
 
 	// The server view: asked for, automatic for a local target, or from files.
 	local := o.Local
-	for _, a := range addrs {
+	for _, a := range pathAddrs {
 		local = local || firewall.IsLocal(a)
 	}
 	// Evidence files are read (and rejected when broken) before the probe goes on the wire;
-	// the host's live state is read while the probe runs.
+	// the host's live state alone is read while the probe runs.
 	hostOpts := o.Host
 	hostOpts.Live = local
 	hctx, cancel := context.WithTimeout(ctx, hostReadTimeout)
 	defer cancel()
-	host, err := firewall.Load(hctx, hostOpts)
-	if err != nil {
-		return r, err
+	var host *firewall.Host
+	loaded := make(chan error, 1)
+	go func() {
+		var err error
+		host, err = firewall.Load(hctx, hostOpts)
+		loaded <- err
+	}()
+	if hostOpts.Offline() {
+		if err := <-loaded; err != nil {
+			return r, err
+		}
+		loaded <- nil
 	}
-	cloudSteps := startCloud(ctx, o.Cloud, r.Target, addrs, o.From) // the clouds are asked while the probe runs
+	cloudSteps := startCloud(ctx, o.Cloud, r.Target, pathAddrs, o.From) // the clouds are asked while the probe runs
+	appSteps := startApp(ctx, o, tgt, addrs)                            // the protocol handshake too (app.go)
 	var wg sync.WaitGroup
 	var probeSteps []report.Step
 	if !o.NoProbe {
@@ -204,7 +210,11 @@ func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
 	} else {
 		r.Steps = append(r.Steps, report.Step{Layer: "probe." + tgt.Transport, Decision: report.Skipped, Detail: "not probed (--no-probe)"})
 	}
-	for _, a := range addrs {
+	if err := <-loaded; err != nil {
+		wg.Wait()
+		return r, err
+	}
+	for _, a := range pathAddrs {
 		if !local && !hostOpts.Offline() {
 			break
 		}
@@ -223,7 +233,11 @@ func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
 	}
 	wg.Wait()
 	r.Steps = append(r.Steps, probeSteps...)
-	r.Steps = append(r.Steps, cloudSteps()...)
+	cloud := cloudSteps()
+	r.Steps = append(r.Steps, cloud...)
+	r.Steps = append(r.Steps, appSteps(cloud)...)
+	r.Steps = append(r.Steps, clientSteps()...)
+	finishClient(&r, o, res, probeSteps, cloud)
 	return report.Merge(r), nil
 }
 

@@ -60,7 +60,7 @@ PORTPATH_FROM=10.0.0.0/8, …), then the config file (--config, default
 	root.PersistentFlags().StringP("output", "o", "text", "output format: text or json")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 
-	root.AddCommand(newCheckCmd(g, checkF), newHostCmd(g), newVersionCmd())
+	root.AddCommand(newCheckCmd(g, checkF), newHostCmd(g), newExplainCmd(g), newVersionCmd())
 	return root
 }
 
