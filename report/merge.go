@@ -66,14 +66,16 @@ func isProbe(s Step) bool { return strings.HasPrefix(s.Layer, "probe.") }
 // Merge orders the steps along the path and fills in the verdict, the cause and the symptom.
 //
 // The verdict: blocked if any asked path step drops or rejects (the cause is the first of them);
-// inconclusive if none blocks but some step is unknown; open otherwise. A failed probe with no
-// blocking path step is blocked too, with cause UNEXPLAINED naming what could not be seen.
+// inconclusive if none blocks but some step is unknown, or when nothing on the path was asked at
+// all (every layer skipped: nothing was seen to let the connection through); open otherwise. A
+// failed probe with no blocking path step is blocked too, with cause UNEXPLAINED naming what
+// could not be seen.
 func Merge(r Report) Report {
 	r.SchemaVersion = SchemaVersion
 	slices.SortStableFunc(r.Steps, func(a, b Step) int { return PathRank(a.Layer) - PathRank(b.Layer) })
 
 	var firstBlock, firstProbeFail, firstUnknownCause *Step
-	var unknown, probed, probeOK, probeUnknown bool
+	var unknown, probed, probeOK, probeUnknown, pathAsked bool
 	for i := range r.Steps {
 		s := &r.Steps[i]
 		if isProbe(*s) {
@@ -91,6 +93,9 @@ func Merge(r Report) Report {
 				probeUnknown = true
 			}
 			continue
+		}
+		if s.Decision != Skipped && !clientSide(s.Layer) {
+			pathAsked = true // a layer of the path itself answered (DNS alone says nothing of reachability)
 		}
 		switch {
 		case s.Decision.Blocks() && firstBlock == nil:
@@ -145,11 +150,17 @@ func Merge(r Report) Report {
 		if firstUnknownCause != nil { // a step that names why it cannot see further (a CDN, a proxy)
 			r.Cause = &Cause{Code: firstUnknownCause.Cause, Step: firstUnknownCause.Layer, Message: firstUnknownCause.Detail}
 		}
+	case !probed && !pathAsked:
+		r.Verdict = Inconclusive
+		r.Notes = append(r.Notes, NothingChecked)
 	default:
 		r.Verdict = Open
 	}
 	return r
 }
+
+// NothingChecked is the note of a report in which no layer of the path was asked.
+const NothingChecked = "nothing on the path was checked, so nothing says the connection gets through: probe it (leave out --no-probe), run portpath on the server (--local), give evidence files, or cloud credentials"
 
 // observed picks the probe result to quote: the first failure if every address failed, else the success.
 func observed(steps []Step) Step {

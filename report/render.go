@@ -89,6 +89,10 @@ func writeText(w io.Writer, r Report, color bool) error {
 		fmt.Fprintf(&b, "%sBLOCKED%s  by %s (%s)\n", p.red+p.bold, p.reset, r.Cause.Step, r.Cause.Code)
 		fmt.Fprintf(&b, "  %s\n", r.Cause.Message)
 	case Inconclusive:
+		if len(undecided) == 0 {
+			fmt.Fprintf(&b, "%sINCONCLUSIVE%s  no layer of the path was checked (see Not checked)\n", p.yellow+p.bold, p.reset)
+			break
+		}
 		fmt.Fprintf(&b, "%sINCONCLUSIVE%s  nothing that was checked blocks, but these could not be decided: %s\n", p.yellow+p.bold, p.reset, strings.Join(slices.Compact(undecided), ", "))
 		if r.Cause != nil {
 			fmt.Fprintf(&b, "  %s (%s): %s\n", r.Cause.Code, r.Cause.Step, r.Cause.Message)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -28,7 +29,7 @@ func TestMergeVerdict(t *testing.T) {
 		wantCause string
 		wantStep  string
 	}{
-		{"nothing asked is open", nil, Open, "", ""},
+		{"nothing asked is inconclusive, never open", nil, Inconclusive, "", ""},
 		{"all allow", []Step{allow, skipped}, Open, "", ""},
 		{"first blocking step along the path is the cause", []Step{refuse, drop}, Blocked, CauseHostFirewallDrop, "host.iptables"},
 		{"unknown without a block is inconclusive", []Step{allow, unknown}, Inconclusive, "", ""},
@@ -192,5 +193,30 @@ func TestParseFormat(t *testing.T) {
 	}
 	if _, err := ParseFormat("yaml"); err == nil || !strings.Contains(err.Error(), "text, json") {
 		t.Errorf("unknown format error = %v", err)
+	}
+}
+
+func TestMergeNothingChecked(t *testing.T) {
+	skipped := []Step{
+		{Layer: "probe.tcp", Decision: Skipped}, {Layer: "host.iptables", Decision: Skipped},
+		{Layer: "aws.credentials", Decision: Skipped}, {Layer: "host.socket", Decision: Skipped},
+	}
+	for _, c := range []struct {
+		name  string
+		steps []Step
+		want  Verdict
+	}{
+		{"every layer skipped", skipped, Inconclusive},
+		{"only DNS answered", append([]Step{{Layer: "dns", Decision: Allow}}, skipped...), Inconclusive},
+		{"the socket answered", append([]Step{{Layer: "host.socket", Decision: Allow}}, skipped[:3]...), Open},
+		{"the probe connected", append([]Step{{Layer: "probe.tcp", Decision: Allow, Symptom: Connected}}, skipped[1:]...), Open},
+	} {
+		r := Merge(Report{Steps: slices.Clone(c.steps)})
+		if r.Verdict != c.want {
+			t.Errorf("%s: verdict %s; want %s", c.name, r.Verdict, c.want)
+		}
+		if hasNote := slices.Contains(r.Notes, NothingChecked); hasNote != (c.want == Inconclusive) {
+			t.Errorf("%s: notes %q", c.name, r.Notes)
+		}
 	}
 }

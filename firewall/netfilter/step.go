@@ -40,14 +40,14 @@ func Step(classes []Class, q Query, fix FixFunc) report.Step {
 		st.Detail = fmt.Sprintf("%s/%d %s", q.Proto, q.Port, acceptedBy(t))
 		if len(allowed) < len(classes) {
 			ranges := mergeRanges(allowed)
-			st.AllowedFrom = prefixStrings(ranges)
+			st.AllowedFrom = report.PrefixStrings(ranges)
 			rest := "the rest is blocked"
 			if b := biggest(blocked); b != nil {
 				rest = "the rest is blocked by " + decidedBy(b.Trace)
 			} else if u := biggest(undecided); u != nil {
 				rest = "for the rest it cannot be decided: " + u.Trace.Reason
 			}
-			st.Detail = fmt.Sprintf("%s/%d allowed only from %s; %s", q.Proto, q.Port, summarize(st.AllowedFrom), rest)
+			st.Detail = fmt.Sprintf("%s/%d allowed only from %s; %s", q.Proto, q.Port, report.Summarize(st.AllowedFrom, maxAllowedFrom), rest)
 		}
 		st.Conditional = strings.Join(conds, "; ")
 		if t.NAT != nil {
@@ -176,23 +176,6 @@ func mergeRanges(cs []Class) []report.AddrRange {
 		out = append(out, c.Range)
 	}
 	return out
-}
-
-func prefixStrings(rs []report.AddrRange) []string {
-	var out []string
-	for _, r := range rs {
-		for _, p := range r.Prefixes() {
-			out = append(out, p.String())
-		}
-	}
-	return out
-}
-
-func summarize(ps []string) string {
-	if len(ps) <= maxAllowedFrom {
-		return strings.Join(ps, ", ")
-	}
-	return strings.Join(ps[:maxAllowedFrom], ", ") + fmt.Sprintf(" and %d more", len(ps)-maxAllowedFrom)
 }
 
 // SourceFor is report.SourceFor: the part of the source set that can reach dst.

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk"
@@ -399,14 +398,12 @@ var errCallTimeout = errors.New("no answer within the call timeout")
 // callAPI runs one SDK call with bounded retries; the SDK takes no context, so a
 // cancelled ctx abandons the attempt in flight.
 func callAPI[T any](ctx context.Context, p *Provider, fn func() (T, error)) (T, error) {
-	var zero T
-	wait := p.opts.Backoff
-	var last error
-	for attempt := 1; attempt <= maxAttempts; attempt++ {
-		type result struct {
-			v   T
-			err error
-		}
+	type result struct {
+		v   T
+		err error
+	}
+	var v, zero T
+	err := providers.Retry(ctx, maxAttempts, p.opts.Backoff, retryable, func() error {
 		done := make(chan result, 1)
 		go func() {
 			v, err := fn()
@@ -415,25 +412,22 @@ func callAPI[T any](ctx context.Context, p *Provider, fn func() (T, error)) (T, 
 		select {
 		case r := <-done:
 			if r.err == nil {
-				return r.v, nil
+				v = r.v
 			}
-			last = r.err
+			return r.err
 		case <-ctx.Done():
-			return zero, ctx.Err()
+			return ctx.Err() // not retryable: Retry returns it as it is
 		case <-time.After(2*p.opts.CallTimeout + time.Second):
-			last = errCallTimeout
+			return errCallTimeout
 		}
-		if !retryable(last) || attempt == maxAttempts {
-			break
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return zero, ctx.Err()
-		}
-		wait *= 2
+	})
+	switch {
+	case err == nil:
+		return v, nil
+	case ctx.Err() != nil && err == ctx.Err():
+		return zero, err
 	}
-	return zero, &attemptsError{err: last}
+	return zero, &attemptsError{err: err}
 }
 
 // attemptsError is a call that failed; it remembers whether it was retried.
@@ -488,13 +482,4 @@ func apiMessage(action string, err error) string {
 		return fmt.Sprintf("%s failed after %d attempts: %s", action, maxAttempts, ce.ErrorCode())
 	}
 	return fmt.Sprintf("%s failed: %v", action, err)
-}
-
-// parallel runs fn for every item at once and waits.
-func parallel[T any](items []T, fn func(int, T)) {
-	var wg sync.WaitGroup
-	for i, it := range items {
-		wg.Go(func() { fn(i, it) })
-	}
-	wg.Wait()
 }

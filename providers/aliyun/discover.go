@@ -54,7 +54,7 @@ func jsonList(items []string) string {
 func findInstances(ctx context.Context, q providers.Query, regions []string, cls map[string]clients) *found {
 	f := &found{regions: regions, explicit: q.Instance != "" || q.Name != ""}
 	var fmu sync.Mutex
-	parallel(regions, func(_ int, region string) {
+	providers.Parallel(regions, func(_ int, region string) {
 		c := cls[region]
 		var mu sync.Mutex
 		var ehits []ecsHit
@@ -107,7 +107,7 @@ func findInstances(ctx context.Context, q providers.Query, regions []string, cls
 				if !a.Is4() {
 					continue
 				}
-				if isPrivateAddr(a) {
+				if providers.IsPrivateAddr(a) {
 					priv = append(priv, a.String())
 				} else {
 					pub = append(pub, a.String())
@@ -270,7 +270,7 @@ func endpoints(in ecs.Instance, addrs []netip.Addr) []endpoint {
 		}
 		for _, v6 := range n.Ipv6Sets.Ipv6Set {
 			a, err := netip.ParseAddr(v6.Ipv6Address)
-			add(v6.Ipv6Address, n.NetworkInterfaceId, err == nil && !isPrivateAddr(a))
+			add(v6.Ipv6Address, n.NetworkInterfaceId, err == nil && !providers.IsPrivateAddr(a))
 		}
 	}
 	for _, s := range in.VpcAttributes.PrivateIpAddress.IpAddress {
@@ -308,36 +308,19 @@ func (f *found) steps(ctx context.Context, q providers.Query) []report.Step {
 	if len(f.ecs) == 0 && len(f.swas) == 0 {
 		return []report.Step{f.notFound(q)}
 	}
-	results := make([][]report.Step, len(f.ecs)+len(f.swas))
-	var wg sync.WaitGroup
-	for i, h := range f.ecs {
-		wg.Go(func() { results[i] = evalECS(ctx, h, q) })
-	}
-	for i, h := range f.swas {
-		wg.Go(func() { results[len(f.ecs)+i] = evalSWASInstance(ctx, h, q) })
-	}
-	wg.Wait()
-	var out []report.Step
-	for _, r := range results {
-		out = append(out, r...)
-	}
+	out := providers.Gather(len(f.ecs)+len(f.swas), func(i int) []report.Step {
+		if i < len(f.ecs) {
+			return evalECS(ctx, f.ecs[i], q)
+		}
+		return evalSWASInstance(ctx, f.swas[i-len(f.ecs)], q)
+	})
 	// A search that failed elsewhere does not matter once the owner of the address is
 	// found: public addresses are unique, and the target is one machine.
 	return out
 }
 
 func (f *found) notFound(q providers.Query) report.Step {
-	var as []string
-	for _, a := range q.Addrs {
-		as = append(as, a.String())
-	}
-	what := "an instance owning " + strings.Join(as, ", ")
-	switch {
-	case q.Instance != "":
-		what = "instance " + q.Instance
-	case q.Name != "":
-		what = "an instance named " + q.Name
-	}
+	what := q.Sought()
 	st := report.Step{Layer: "aliyun.instance", Cause: report.CauseInstanceNotFound}
 	regions := strings.Join(f.regions, ", ")
 	if len(f.errs) > 0 {
@@ -353,16 +336,6 @@ func (f *found) notFound(q providers.Query) report.Step {
 	st.Decision, st.Cause = report.Skipped, ""
 	st.Detail += ": the target is not an instance of this account, or it is in another region (--region)"
 	return st
-}
-
-// sourceFor returns the part of the source set for dst, or a skipped step.
-func sourceFor(q providers.Query, dst netip.Addr, layer string) (netip.Prefix, *report.Step) {
-	s, ok := report.SourceFor(q.Source, dst)
-	if !ok {
-		return s, &report.Step{Layer: layer, Decision: report.Skipped, Address: dst.String(),
-			Detail: fmt.Sprintf("the source set %s is of the other address family than %s", q.Source, dst)}
-	}
-	return s, nil
 }
 
 // evalECS answers for one ECS instance: its status, then per destination address the
@@ -410,14 +383,14 @@ func publicOf(in ecs.Instance) string {
 
 // evalEndpoint reads (once per interface) and evaluates the layers for one destination.
 func evalEndpoint(ctx context.Context, s *snapshot, in ecs.Instance, e endpoint, q providers.Query) []report.Step {
-	src, skip := sourceFor(q, e.dst, "aliyun.security-group")
+	src, skip := providers.SourceFor(q, e.dst, "aliyun.security-group")
 	if skip != nil {
 		return []report.Step{*skip}
 	}
 	region := s.cl.region
 	c := check{Region: region, Source: src, Dst: e.dst, Proto: q.Proto, Port: q.Port}
 	var out []report.Step
-	internet := !isPrivateSet(src)
+	internet := !providers.IsPrivateSet(src)
 	// intra: a private source reaching a private address, where group members matter
 	intra := !e.public && !internet
 	if !e.public && internet {
@@ -518,7 +491,7 @@ func evalSWASInstance(ctx context.Context, h swasHit, q providers.Query) []repor
 	}
 	rules, err := firewallRules(ctx, h.cl, in.InstanceId)
 	for _, d := range dsts {
-		src, skip := sourceFor(q, d, "aliyun.swas-firewall")
+		src, skip := providers.SourceFor(q, d, "aliyun.swas-firewall")
 		if skip != nil {
 			out = append(out, *skip)
 			continue

@@ -11,6 +11,7 @@ import (
 	swas "github.com/aliyun/alibaba-cloud-sdk-go/services/swas-open"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/vpc"
 
+	"github.com/portpath/portpath/providers"
 	"github.com/portpath/portpath/report"
 )
 
@@ -24,36 +25,8 @@ var ephemeral = report.PortRange{Lo: 1024, Hi: 65535}
 // and Windows (49152–65535); denying replies there breaks most clients.
 var commonEphemeral = []report.PortRange{{Lo: 32768, Hi: 60999}, {Lo: 49152, Hi: 65535}}
 
-// privateRanges are the address blocks that the internet does not route to.
-var privateRanges = []netip.Prefix{
-	netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("fc00::/7"), netip.MustParsePrefix("fe80::/10"), netip.MustParsePrefix("::1/128"),
-}
-
-// isPrivateAddr reports whether a is an address the internet does not route to.
-func isPrivateAddr(a netip.Addr) bool {
-	return slices.ContainsFunc(privateRanges, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
-}
-
-// isPrivateSet reports whether the whole source set lies in private address space.
-func isPrivateSet(s netip.Prefix) bool {
-	return slices.ContainsFunc(privateRanges, func(p netip.Prefix) bool {
-		return p.Addr().BitLen() == s.Addr().BitLen() && p.Bits() <= s.Bits() && p.Contains(s.Addr())
-	})
-}
-
 // check is one evaluation question: may Source reach Dst on Proto/Port.
-type check struct {
-	Region string
-	Source netip.Prefix
-	Dst    netip.Addr
-	Proto  string
-	Port   uint16
-}
-
-func (c check) what() string { return fmt.Sprintf("%s/%d", c.Proto, c.Port) }
+type check = providers.Check
 
 // parsePorts reads an Alibaba Cloud port range: "22/22", "1/65535", "-1/-1" (every port)
 // or, in SWAS firewall rules, a single port "3306".
@@ -84,23 +57,6 @@ func protoCovers(rule, proto string) (covers, ok bool) {
 		return false, true
 	}
 	return false, false
-}
-
-func rangesText(rs []report.AddrRange) []string {
-	var out []string
-	for _, r := range rs {
-		for _, p := range r.Prefixes() {
-			out = append(out, p.String())
-		}
-	}
-	return out
-}
-
-func summarize(ps []string) string {
-	if len(ps) <= maxQuoted {
-		return strings.Join(ps, ", ")
-	}
-	return strings.Join(ps[:maxQuoted], ", ") + fmt.Sprintf(" and %d more", len(ps)-maxQuoted)
 }
 
 // covered reports whether the ranges hold every address of want.
@@ -379,7 +335,7 @@ func sgRules(c check, groups []sgData, sc sgContext) []ordRule {
 					r.srcs = append(r.srcs, m...)
 				} else {
 					why = append(why, fmt.Sprintf("the members of %s could not be read (%s)", id, sc.MemberErrs[id]))
-					for _, pp := range privateRanges {
+					for _, pp := range providers.PrivateRanges() {
 						r.srcs = append(r.srcs, report.RangeOf(pp))
 					}
 				}
@@ -418,7 +374,7 @@ func sgRules(c check, groups []sgData, sc sgContext) []ordRule {
 			r.srcs = m
 		} else {
 			r.uncertain = fmt.Sprintf("the members of %s could not be read (%s)", g.ID, sc.MemberErrs[g.ID])
-			for _, pp := range privateRanges {
+			for _, pp := range providers.PrivateRanges() {
 				r.srcs = append(r.srcs, report.RangeOf(pp))
 			}
 		}
@@ -464,10 +420,10 @@ func evalSecurityGroups(c check, groupIDs []string, groups []sgData, sc sgContex
 	case len(allowed) > 0:
 		best, _ := biggest(outs, isAllow)
 		st.Decision, st.Rule = report.Allow, ruleOf(best.rule)
-		st.Detail = fmt.Sprintf("%s from %s allowed by %s (%s) in the merged rules of %s on %s", c.what(), c.Source, st.Rule.ID, st.Rule.Text, names, sc.ENI)
+		st.Detail = fmt.Sprintf("%s from %s allowed by %s (%s) in the merged rules of %s on %s", c.What(), c.Source, st.Rule.ID, st.Rule.Text, names, sc.ENI)
 		if !covered(allowed, src) {
-			st.AllowedFrom = rangesText(allowed)
-			st.Detail = fmt.Sprintf("%s allowed only from %s (%s); the rest of %s is not allowed by the rules of %s", c.what(), summarize(st.AllowedFrom), st.Rule.ID, c.Source, names)
+			st.AllowedFrom = report.PrefixStrings(allowed)
+			st.Detail = fmt.Sprintf("%s allowed only from %s (%s); the rest of %s is not allowed by the rules of %s", c.What(), report.Summarize(st.AllowedFrom, maxQuoted), st.Rule.ID, c.Source, names)
 		}
 		if len(unknownWhy) > 0 {
 			st.Detail += "; undecided for part of the source set: " + strings.Join(unknownWhy, "; ")
@@ -475,7 +431,7 @@ func evalSecurityGroups(c check, groupIDs []string, groups []sgData, sc sgContex
 		return st
 	case len(rangesOf(outs, isUnknown)) > 0:
 		st.Decision = report.Unknown
-		st.Detail = fmt.Sprintf("%s from %s cannot be decided in the security groups of %s (%s): %s", c.what(), c.Source, sc.ENI, names, strings.Join(unknownWhy, "; "))
+		st.Detail = fmt.Sprintf("%s from %s cannot be decided in the security groups of %s (%s): %s", c.What(), c.Source, sc.ENI, names, strings.Join(unknownWhy, "; "))
 		return st
 	}
 	st.Symptom = report.Timeout
@@ -488,10 +444,10 @@ func evalSecurityGroups(c check, groupIDs []string, groups []sgData, sc sgContex
 	if denied {
 		st.Cause, st.Rule = report.CauseCloudSGDeny, ruleOf(best.rule)
 		st.Detail = fmt.Sprintf("%s from %s is dropped by %s (%s) of %s: it comes first in the merged rules of %s on %s (priority 1 first, drop before accept on equal priority)",
-			c.what(), c.Source, st.Rule.ID, st.Rule.Text, rules[best.rule].origin, names, sc.ENI)
+			c.What(), c.Source, st.Rule.ID, st.Rule.Text, rules[best.rule].origin, names, sc.ENI)
 	} else {
 		st.Cause = report.CauseCloudSGNoAllow
-		st.Detail = fmt.Sprintf("no rule allows %s from %s in the %s security groups of %s (%s); unmatched traffic is dropped", c.what(), c.Source, kind, sc.ENI, names)
+		st.Detail = fmt.Sprintf("no rule allows %s from %s in the %s security groups of %s (%s); unmatched traffic is dropped", c.What(), c.Source, kind, sc.ENI, names)
 		if !sc.DstPrivate && slices.ContainsFunc(groups, func(g sgData) bool {
 			return slices.ContainsFunc(g.Rules, func(p ecs.Permission) bool { return p.SourceGroupId != "" })
 		}) {
@@ -674,13 +630,13 @@ func evalNetworkACL(c check, vsw string, acl vpc.NetworkAcl) report.Step {
 	if len(inOK) == 0 {
 		if u, ok := biggest(outs, func(o outcome) bool { return o.v == vUnknown }); ok {
 			st.Decision = report.Unknown
-			st.Detail = fmt.Sprintf("inbound %s in %s of %s cannot be decided: %s (%s)", c.what(), aclID, vsw, in[u.rule].text, in[u.rule].uncertain)
+			st.Detail = fmt.Sprintf("inbound %s in %s of %s cannot be decided: %s (%s)", c.What(), aclID, vsw, in[u.rule].text, in[u.rule].uncertain)
 			return st
 		}
 		d, _ := biggest(outs, func(outcome) bool { return true })
 		st.Decision, st.Cause, st.Symptom = report.Drop, report.CauseCloudACLDeny, report.Timeout
 		st.Rule = ruleOf(in, d.rule)
-		st.Detail = fmt.Sprintf("inbound %s from %s is denied by %s rule %s of vSwitch %s (entries apply in list order, first match)", c.what(), c.Source, aclID, st.Rule.Text, vsw)
+		st.Detail = fmt.Sprintf("inbound %s from %s is denied by %s rule %s of vSwitch %s (entries apply in list order, first match)", c.What(), c.Source, aclID, st.Rule.Text, vsw)
 		st.Fix = aclFix(c, acl, false, report.PortRange{Lo: c.Port, Hi: c.Port})
 		return st
 	}
@@ -722,18 +678,18 @@ func evalNetworkACL(c check, vsw string, acl vpc.NetworkAcl) report.Step {
 	if len(ok) == 0 {
 		st.Decision, st.Cause, st.Symptom = report.Drop, report.CauseCloudACLDeny, report.Timeout
 		st.Rule = badRule
-		st.Detail = fmt.Sprintf("inbound %s is allowed by %s rule %s, but the ACL is stateless and replies to the client's ports %s are denied by egress rule %s", c.what(), aclID, inRule.Text, badPorts, badRule.Text)
+		st.Detail = fmt.Sprintf("inbound %s is allowed by %s rule %s, but the ACL is stateless and replies to the client's ports %s are denied by egress rule %s", c.What(), aclID, inRule.Text, badPorts, badRule.Text)
 		st.Fix = aclFix(c, acl, true, ephemeral)
 		return st
 	}
 	st.Decision, st.Rule = report.Allow, inRule
-	st.Detail = fmt.Sprintf("inbound %s allowed by %s rule %s of vSwitch %s; replies to ports %s allowed", c.what(), aclID, inRule.Text, vsw, ephemeral)
+	st.Detail = fmt.Sprintf("inbound %s allowed by %s rule %s of vSwitch %s; replies to ports %s allowed", c.What(), aclID, inRule.Text, vsw, ephemeral)
 	if !covered(ok, src) {
-		st.AllowedFrom = rangesText(ok)
-		st.Detail = fmt.Sprintf("%s allowed (inbound and replies) only from %s by %s of vSwitch %s", c.what(), summarize(st.AllowedFrom), aclID, vsw)
+		st.AllowedFrom = report.PrefixStrings(ok)
+		st.Detail = fmt.Sprintf("%s allowed (inbound and replies) only from %s by %s of vSwitch %s", c.What(), report.Summarize(st.AllowedFrom, maxQuoted), aclID, vsw)
 	}
 	if len(undecided) > 0 {
-		st.Detail += "; some egress entries cannot be read, replies to " + summarize(rangesText(report.MergeRanges(undecided))) + " are undecided"
+		st.Detail += "; some egress entries cannot be read, replies to " + report.Summarize(report.PrefixStrings(report.MergeRanges(undecided)), maxQuoted) + " are undecided"
 	}
 	if len(partial) > 0 {
 		st.Conditional = fmt.Sprintf("egress denies replies to client ports %s: clients behind NAT that use those ports cannot connect", partPorts)
@@ -845,26 +801,26 @@ func evalSWAS(c check, inst swas.Instance, rules []swas.FirewallRule) report.Ste
 	case len(allowed) > 0:
 		r := accepts[best.rule]
 		st.Decision, st.Rule = report.Allow, &report.Rule{ID: r.id, Text: r.text, Origin: origin}
-		st.Detail = fmt.Sprintf("%s from %s allowed by the firewall of lightweight server %s (%s)", c.what(), c.Source, name, r.text)
+		st.Detail = fmt.Sprintf("%s from %s allowed by the firewall of lightweight server %s (%s)", c.What(), c.Source, name, r.text)
 		if !covered(allowed, src) {
-			st.AllowedFrom = rangesText(allowed)
-			st.Detail = fmt.Sprintf("%s allowed only from %s by the firewall of lightweight server %s", c.what(), summarize(st.AllowedFrom), name)
+			st.AllowedFrom = report.PrefixStrings(allowed)
+			st.Detail = fmt.Sprintf("%s allowed only from %s by the firewall of lightweight server %s", c.What(), report.Summarize(st.AllowedFrom, maxQuoted), name)
 		}
 		if len(contested) > 0 {
-			st.Detail += "; a drop rule overlaps an accept rule for " + summarize(rangesText(report.MergeRanges(contested))) + " (undecided)"
+			st.Detail += "; a drop rule overlaps an accept rule for " + report.Summarize(report.PrefixStrings(report.MergeRanges(contested)), maxQuoted) + " (undecided)"
 		}
 		return st
 	case len(contested) > 0 || len(unreadable) > 0:
 		st.Decision = report.Unknown
 		why := unreadable
 		if len(contested) > 0 {
-			why = append(why, "a drop rule overlaps the accept rule for "+summarize(rangesText(report.MergeRanges(contested)))+" and their order is not documented")
+			why = append(why, "a drop rule overlaps the accept rule for "+report.Summarize(report.PrefixStrings(report.MergeRanges(contested)), maxQuoted)+" and their order is not documented")
 		}
-		st.Detail = fmt.Sprintf("%s from %s cannot be decided in the firewall of lightweight server %s: %s", c.what(), c.Source, name, strings.Join(why, "; "))
+		st.Detail = fmt.Sprintf("%s from %s cannot be decided in the firewall of lightweight server %s: %s", c.What(), c.Source, name, strings.Join(why, "; "))
 		return st
 	}
 	st.Decision, st.Cause, st.Symptom = report.Drop, report.CauseLightweightFirewall, report.Timeout
-	st.Detail = fmt.Sprintf("no rule of the firewall of lightweight server %s opens %s to %s (only the listed ports are open)", name, c.what(), c.Source)
+	st.Detail = fmt.Sprintf("no rule of the firewall of lightweight server %s opens %s to %s (only the listed ports are open)", name, c.What(), c.Source)
 	if len(drops) > 0 {
 		st.Rule = &report.Rule{ID: drops[0].id, Text: drops[0].text, Origin: origin}
 	}

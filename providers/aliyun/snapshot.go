@@ -13,6 +13,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/ecs"
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/vpc"
 
+	"github.com/portpath/portpath/providers"
 	"github.com/portpath/portpath/report"
 )
 
@@ -20,34 +21,14 @@ import (
 // addresses on one instance cost no extra calls.
 type snapshot struct {
 	cl   clients
-	mu   sync.Mutex
-	once map[string]*onceVal
+	memo providers.Memo[string, any]
 }
 
-type onceVal struct {
-	once sync.Once
-	val  any
-	err  error
-}
-
-func newSnapshot(cl clients) *snapshot { return &snapshot{cl: cl, once: map[string]*onceVal{}} }
-
-// get runs fn once per key and returns its result to every caller.
-func (s *snapshot) get(key string, fn func() (any, error)) (any, error) {
-	s.mu.Lock()
-	v, ok := s.once[key]
-	if !ok {
-		v = &onceVal{}
-		s.once[key] = v
-	}
-	s.mu.Unlock()
-	v.once.Do(func() { v.val, v.err = fn() })
-	return v.val, v.err
-}
+func newSnapshot(cl clients) *snapshot { return &snapshot{cl: cl} }
 
 // networkInterface reads one secondary network interface (its groups and vSwitch).
 func (s *snapshot) networkInterface(ctx context.Context, id string) (ecs.NetworkInterfaceSet, error) {
-	v, err := s.get("eni/"+id, func() (any, error) {
+	v, err := s.memo.Get("eni/"+id, func() (any, error) {
 		req := ecs.CreateDescribeNetworkInterfacesRequest()
 		req.NetworkInterfaceId = &[]string{id}
 		resp, err := callAPI(ctx, s.cl.p, func() (*ecs.DescribeNetworkInterfacesResponse, error) {
@@ -71,7 +52,7 @@ func (s *snapshot) networkInterface(ctx context.Context, id string) (ecs.Network
 
 // networkACL returns the ACL bound to the vSwitch; nil means none is bound.
 func (s *snapshot) networkACL(ctx context.Context, vsw string) (*vpc.NetworkAcl, error) {
-	v, err := s.get("acl/"+vsw, func() (any, error) {
+	v, err := s.memo.Get("acl/"+vsw, func() (any, error) {
 		req := vpc.CreateDescribeNetworkAclsRequest()
 		req.ResourceId, req.ResourceType = vsw, "VSwitch"
 		req.PageSize = requests.NewInteger(50)
@@ -96,8 +77,8 @@ func (s *snapshot) networkACL(ctx context.Context, vsw string) (*vpc.NetworkAcl,
 func (s *snapshot) securityGroups(ctx context.Context, ids []string, nicType string) ([]sgData, error) {
 	out := make([]sgData, len(ids))
 	errs := make([]error, len(ids))
-	parallel(ids, func(i int, id string) {
-		v, err := s.get("sg/"+id+"/"+nicType, func() (any, error) { return s.readGroup(ctx, id, nicType) })
+	providers.Parallel(ids, func(i int, id string) {
+		v, err := s.memo.Get("sg/"+id+"/"+nicType, func() (any, error) { return s.readGroup(ctx, id, nicType) })
 		if err != nil {
 			errs[i] = err
 			return
@@ -134,7 +115,7 @@ func (s *snapshot) readGroup(ctx context.Context, id, nicType string) (sgData, e
 
 // prefixList reads a prefix list's CIDRs.
 func (s *snapshot) prefixList(ctx context.Context, id string) ([]netip.Prefix, error) {
-	v, err := s.get("pl/"+id, func() (any, error) {
+	v, err := s.memo.Get("pl/"+id, func() (any, error) {
 		req := ecs.CreateDescribePrefixListAttributesRequest()
 		req.PrefixListId = id
 		resp, err := callAPI(ctx, s.cl.p, func() (*ecs.DescribePrefixListAttributesResponse, error) {
@@ -161,7 +142,7 @@ func (s *snapshot) prefixList(ctx context.Context, id string) ([]netip.Prefix, e
 
 // members reads the private addresses of a group's network interfaces.
 func (s *snapshot) members(ctx context.Context, group string) ([]report.AddrRange, error) {
-	v, err := s.get("members/"+group, func() (any, error) {
+	v, err := s.memo.Get("members/"+group, func() (any, error) {
 		req := ecs.CreateDescribeNetworkInterfacesRequest()
 		req.SecurityGroupId = group
 		req.MaxResults = requests.NewInteger(500)
@@ -199,7 +180,7 @@ func (s *snapshot) members(ctx context.Context, group string) ([]report.AddrRang
 
 // groupTypes reads whether each group is basic or enterprise (one call for all).
 func (s *snapshot) groupTypes(ctx context.Context, ids []string) (map[string]string, error) {
-	v, err := s.get("types/"+strings.Join(ids, ","), func() (any, error) {
+	v, err := s.memo.Get("types/"+strings.Join(ids, ","), func() (any, error) {
 		req := ecs.CreateDescribeSecurityGroupsRequest()
 		req.SecurityGroupIds = jsonList(ids)
 		req.PageSize = requests.NewInteger(50)

@@ -10,10 +10,8 @@ import (
 	"fmt"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go/logging"
-	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -223,23 +221,4 @@ func listRegions(ctx context.Context, c *ec2.Client) ([]string, error) {
 		return nil, errors.New("no regions are enabled")
 	}
 	return rs, nil
-}
-
-// parallel runs fn for every item at once and waits.
-func parallel[T any](items []T, fn func(int, T)) {
-	var wg sync.WaitGroup
-	for i, it := range items {
-		wg.Go(func() { fn(i, it) })
-	}
-	wg.Wait()
-}
-
-// sourceOK returns the part of the source set for dst, or a skipped step.
-func sourceOK(q providers.Query, dst netip.Addr, layer string) (netip.Prefix, *report.Step) {
-	s, ok := sourceFor(q.Source, dst)
-	if !ok {
-		return s, &report.Step{Layer: layer, Decision: report.Skipped, Address: dst.String(),
-			Detail: fmt.Sprintf("the source set %s is of the other address family than %s", q.Source, dst)}
-	}
-	return s, nil
 }

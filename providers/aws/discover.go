@@ -55,7 +55,7 @@ func addrFilters(addrs []netip.Addr) map[string][]string {
 		switch {
 		case a.Is6():
 			name = "network-interface.ipv6-addresses.ipv6-address"
-		case isPrivateAddr(a):
+		case providers.IsPrivateAddr(a):
 			name = "network-interface.addresses.private-ip-address"
 		}
 		out[name] = append(out[name], a.String())
@@ -67,7 +67,7 @@ func addrFilters(addrs []netip.Addr) map[string][]string {
 func findInstances(ctx context.Context, q providers.Query, regions []string, cl func(string) clients, everyRegionLightsail bool) *found {
 	f := &found{regions: regions, explicit: q.Instance != "" || q.Name != ""}
 	var mu sync.Mutex
-	parallel(regions, func(_ int, region string) {
+	providers.Parallel(regions, func(_ int, region string) {
 		c := cl(region)
 		var wg sync.WaitGroup
 		wg.Go(func() {
@@ -231,7 +231,7 @@ func endpoints(inst ec2types.Instance, addrs []netip.Addr) []endpoint {
 		}
 		for _, v6 := range n.Ipv6Addresses {
 			if a, err := netip.ParseAddr(aws.ToString(v6.Ipv6Address)); err == nil {
-				all = append(all, endpoint{eni: n, dst: a, public: !isPrivateAddr(a), publicIP: pub})
+				all = append(all, endpoint{eni: n, dst: a, public: !providers.IsPrivateAddr(a), publicIP: pub})
 			}
 		}
 	}
@@ -285,20 +285,12 @@ func (f *found) steps(ctx context.Context, q providers.Query) []report.Step {
 	if len(f.ec2) == 0 && len(f.ls) == 0 {
 		return []report.Step{f.notFound(q)}
 	}
-	results := make([][]report.Step, len(f.ec2)+len(f.ls))
-	var wg sync.WaitGroup
-	for i, h := range f.ec2 {
-		wg.Go(func() { results[i] = evalEC2(ctx, h, q) })
-	}
-	for i, h := range f.ls {
-		wg.Go(func() { results[len(f.ec2)+i] = evalLightsailInstance(ctx, h, q) })
-	}
-	wg.Wait()
-	var out []report.Step
-	for _, r := range results {
-		out = append(out, r...)
-	}
-	return out
+	return providers.Gather(len(f.ec2)+len(f.ls), func(i int) []report.Step {
+		if i < len(f.ec2) {
+			return evalEC2(ctx, f.ec2[i], q)
+		}
+		return evalLightsailInstance(ctx, f.ls[i-len(f.ec2)], q)
+	})
 }
 
 func (f *found) notFound(q providers.Query) report.Step {
@@ -367,7 +359,7 @@ func evalEC2(ctx context.Context, h ec2Hit, q providers.Query) []report.Step {
 
 // evalEndpoint reads (once per interface) and evaluates the three layers for one destination.
 func evalEndpoint(ctx context.Context, s *snapshot, region string, e endpoint, q providers.Query) []report.Step {
-	src, skip := sourceOK(q, e.dst, "aws.security-group")
+	src, skip := providers.SourceFor(q, e.dst, "aws.security-group")
 	if skip != nil {
 		return []report.Step{*skip}
 	}
@@ -452,13 +444,13 @@ func evalLightsailInstance(ctx context.Context, h lsHit, q providers.Query) []re
 	}
 	ps, err := h.cl.ls.GetInstancePortStates(ctx, &lightsail.GetInstancePortStatesInput{InstanceName: aws.String(name)})
 	for _, d := range dsts {
-		src, skip := sourceOK(q, d, "aws.lightsail-firewall")
+		src, skip := providers.SourceFor(q, d, "aws.lightsail-firewall")
 		if skip != nil {
 			out = append(out, *skip)
 			continue
 		}
 		c := check{Region: h.cl.region, Source: src, Dst: d, Proto: q.Proto, Port: q.Port}
-		if isPrivateAddr(d) && !isPrivateSet(src) {
+		if providers.IsPrivateAddr(d) && !providers.IsPrivateSet(src) {
 			out = append(out, evalRoute(c, routeView{ENI: "Lightsail instance " + name, VPC: "its Lightsail network", PublicIP: aws.ToString(h.inst.PublicIpAddress)}))
 		}
 		if err != nil {

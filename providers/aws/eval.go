@@ -10,6 +10,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	lstypes "github.com/aws/aws-sdk-go-v2/service/lightsail/types"
 
+	"github.com/portpath/portpath/providers"
 	"github.com/portpath/portpath/report"
 )
 
@@ -24,49 +25,8 @@ var commonEphemeral = []report.PortRange{{Lo: 32768, Hi: 60999}, {Lo: 49152, Hi:
 // maxQuoted bounds the prefixes quoted in a step's AllowedFrom.
 const maxQuoted = 16
 
-// privateRanges are the address blocks that the internet does not route to.
-var privateRanges = []netip.Prefix{
-	netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.168.0.0/16"), netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("169.254.0.0/16"), netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("fc00::/7"), netip.MustParsePrefix("fe80::/10"), netip.MustParsePrefix("::1/128"),
-}
-
-// isPrivateAddr reports whether a is an address the internet does not route to.
-func isPrivateAddr(a netip.Addr) bool {
-	return slices.ContainsFunc(privateRanges, func(p netip.Prefix) bool { return p.Contains(a.Unmap()) })
-}
-
-// isPrivateSet reports whether the whole source set lies in private address space.
-func isPrivateSet(s netip.Prefix) bool {
-	return slices.ContainsFunc(privateRanges, func(p netip.Prefix) bool {
-		return p.Addr().BitLen() == s.Addr().BitLen() && p.Bits() <= s.Bits() && p.Contains(s.Addr())
-	})
-}
-
-// sourceFor is the part of the source set that can reach dst: 0.0.0.0/0 stands for the
-// whole internet, so it becomes ::/0 for an IPv6 destination. ok is false for a set of the other family.
-func sourceFor(set netip.Prefix, dst netip.Addr) (netip.Prefix, bool) {
-	if set.Addr().BitLen() == dst.BitLen() {
-		return set, true
-	}
-	if set.Bits() == 0 {
-		if dst.Is6() {
-			return netip.MustParsePrefix("::/0"), true
-		}
-		return netip.MustParsePrefix("0.0.0.0/0"), true
-	}
-	return netip.Prefix{}, false
-}
-
 // check is one evaluation question: may Source reach Dst on Proto/Port.
-type check struct {
-	Region string
-	Source netip.Prefix
-	Dst    netip.Addr
-	Proto  string
-	Port   uint16
-}
+type check = providers.Check
 
 // protoMatches reports whether an AWS protocol ("tcp", "6", "-1", "all", …) covers proto.
 func protoMatches(rule, proto string) bool {
@@ -120,23 +80,6 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
-}
-
-func rangesText(rs []report.AddrRange) []string {
-	var out []string
-	for _, r := range rs {
-		for _, p := range r.Prefixes() {
-			out = append(out, p.String())
-		}
-	}
-	return out
-}
-
-func summarize(ps []string) string {
-	if len(ps) <= maxQuoted {
-		return strings.Join(ps, ", ")
-	}
-	return strings.Join(ps[:maxQuoted], ", ") + fmt.Sprintf(" and %d more", len(ps)-maxQuoted)
 }
 
 // covered reports whether the merged ranges hold every address of want.
@@ -249,7 +192,7 @@ func evalSecurityGroups(c check, eni string, groupIDs []string, groups []ec2type
 		for _, pl := range r.unknownPL {
 			unknown = append(unknown, fmt.Sprintf("prefix list %s in %s could not be read", pl, r.group))
 		}
-		if len(r.refs) > 0 && isPrivateSet(c.Source) {
+		if len(r.refs) > 0 && providers.IsPrivateSet(c.Source) {
 			unknown = append(unknown, fmt.Sprintf("%s allows members of %s (their private addresses were not listed)", r.group, strings.Join(r.refs, ", ")))
 		}
 	}
@@ -275,8 +218,8 @@ func evalSecurityGroups(c check, eni string, groupIDs []string, groups []ec2type
 			st.Detail = fmt.Sprintf("%s from %s allowed by the union of %s on %s (security groups add up)", what, c.Source, strings.Join(contributing, ", "), eni)
 		}
 		if !covered(allowed, src) {
-			st.AllowedFrom = rangesText(allowed)
-			st.Detail = fmt.Sprintf("%s allowed only from %s (%s); no rule of %s allows the rest of %s", what, summarize(st.AllowedFrom), st.Rule.ID, names, c.Source)
+			st.AllowedFrom = report.PrefixStrings(allowed)
+			st.Detail = fmt.Sprintf("%s allowed only from %s (%s); no rule of %s allows the rest of %s", what, report.Summarize(st.AllowedFrom, maxQuoted), st.Rule.ID, names, c.Source)
 		}
 		if len(unknown) > 0 {
 			st.Detail += "; " + strings.Join(unknown, "; ")
@@ -287,7 +230,7 @@ func evalSecurityGroups(c check, eni string, groupIDs []string, groups []ec2type
 	default:
 		st.Decision, st.Cause, st.Symptom = report.Drop, report.CauseCloudSGNoAllow, report.Timeout
 		st.Detail = fmt.Sprintf("no rule allows %s from %s in the security groups of %s (%s); security groups drop silently", what, c.Source, eni, names)
-		if refs := refsOf(rules, c); len(refs) > 0 && !isPrivateSet(c.Source) {
+		if refs := refsOf(rules, c); len(refs) > 0 && !providers.IsPrivateSet(c.Source) {
 			st.Detail += fmt.Sprintf("; the rules naming %s match those groups' private addresses only, not internet clients", strings.Join(refs, ", "))
 		}
 		if len(groupIDs) > 0 {
@@ -531,8 +474,8 @@ func evalNetworkACL(c check, subnet string, acl ec2types.NetworkAcl) report.Step
 	st.Rule = aclRule(aclID, inDecider.entry)
 	st.Detail = fmt.Sprintf("inbound %s allowed by %s rule %s; replies to ports %s allowed", what, aclID, inDecider.entry.text, ephemeral)
 	if !covered(ok, src) {
-		st.AllowedFrom = rangesText(ok)
-		st.Detail = fmt.Sprintf("%s allowed (inbound and replies) only from %s by %s", what, summarize(st.AllowedFrom), aclID)
+		st.AllowedFrom = report.PrefixStrings(ok)
+		st.Detail = fmt.Sprintf("%s allowed (inbound and replies) only from %s by %s", what, report.Summarize(st.AllowedFrom, maxQuoted), aclID)
 	}
 	if len(partial) > 0 {
 		st.Conditional = fmt.Sprintf("egress denies replies to client ports %s: clients behind NAT that use those ports cannot connect", partPorts)
@@ -627,7 +570,7 @@ func routeTarget(r ec2types.Route) string {
 // address on the interface and a route for the source set to an internet gateway.
 func evalRoute(c check, v routeView) report.Step {
 	st := report.Step{Layer: "aws.route", Address: c.Dst.String()}
-	internet := !isPrivateSet(c.Source)
+	internet := !providers.IsPrivateSet(c.Source)
 	if !v.DstPublic && internet {
 		st.Decision, st.Cause, st.Symptom = report.Drop, report.CausePrivateAddress, report.Timeout
 		st.Detail = fmt.Sprintf("%s is the private address of %s in %s; the internet does not route to it", c.Dst, v.ENI, v.VPC)
@@ -765,8 +708,8 @@ func evalLightsail(c check, name string, ports []lstypes.InstancePortState) repo
 		st.Decision, st.Rule = report.Allow, decider
 		st.Detail = fmt.Sprintf("%s from %s allowed by the Lightsail firewall of %s (%s)", what, c.Source, name, decider.Text)
 		if !covered(allowed, src) {
-			st.AllowedFrom = rangesText(allowed)
-			st.Detail = fmt.Sprintf("%s allowed only from %s by the Lightsail firewall of %s", what, summarize(st.AllowedFrom), name)
+			st.AllowedFrom = report.PrefixStrings(allowed)
+			st.Detail = fmt.Sprintf("%s allowed only from %s by the Lightsail firewall of %s", what, report.Summarize(st.AllowedFrom, maxQuoted), name)
 		}
 	default:
 		st.Decision, st.Cause, st.Symptom = report.Drop, report.CauseLightweightFirewall, report.Timeout

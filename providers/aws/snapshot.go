@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/portpath/portpath/providers"
 	"github.com/portpath/portpath/report"
 )
 
@@ -19,30 +20,10 @@ import (
 // several addresses on one instance cost no extra calls.
 type snapshot struct {
 	cl   clients
-	mu   sync.Mutex
-	once map[string]*onceVal
+	memo providers.Memo[string, any]
 }
 
-type onceVal struct {
-	once sync.Once
-	val  any
-	err  error
-}
-
-func newSnapshot(cl clients) *snapshot { return &snapshot{cl: cl, once: map[string]*onceVal{}} }
-
-// get runs fn once per key and returns its result to every caller.
-func (s *snapshot) get(key string, fn func() (any, error)) (any, error) {
-	s.mu.Lock()
-	v, ok := s.once[key]
-	if !ok {
-		v = &onceVal{}
-		s.once[key] = v
-	}
-	s.mu.Unlock()
-	v.once.Do(func() { v.val, v.err = fn() })
-	return v.val, v.err
-}
+func newSnapshot(cl clients) *snapshot { return &snapshot{cl: cl} }
 
 type rtResult struct {
 	rt   *ec2types.RouteTable
@@ -51,7 +32,7 @@ type rtResult struct {
 
 // routeTable returns the subnet's route table: its explicit association, else the VPC's main table.
 func (s *snapshot) routeTable(ctx context.Context, subnet, vpc string) (*ec2types.RouteTable, bool, error) {
-	v, err := s.get("rt/"+subnet, func() (any, error) {
+	v, err := s.memo.Get("rt/"+subnet, func() (any, error) {
 		tables, err := s.describeRouteTables(ctx, []ec2types.Filter{{Name: aws.String("association.subnet-id"), Values: []string{subnet}}})
 		if err != nil {
 			return nil, err
@@ -93,7 +74,7 @@ func (s *snapshot) describeRouteTables(ctx context.Context, f []ec2types.Filter)
 
 // networkACL returns the subnet's network ACL (every subnet has exactly one).
 func (s *snapshot) networkACL(ctx context.Context, subnet string) (*ec2types.NetworkAcl, error) {
-	v, err := s.get("acl/"+subnet, func() (any, error) {
+	v, err := s.memo.Get("acl/"+subnet, func() (any, error) {
 		pg := ec2.NewDescribeNetworkAclsPaginator(s.cl.ec2, &ec2.DescribeNetworkAclsInput{
 			Filters: []ec2types.Filter{{Name: aws.String("association.subnet-id"), Values: []string{subnet}}}})
 		for pg.HasMorePages() {
@@ -129,7 +110,7 @@ func (s *snapshot) securityGroups(ctx context.Context, ids []string) ([]ec2types
 	for _, id := range ids {
 		key += "/" + id
 	}
-	v, err := s.get(key, func() (any, error) {
+	v, err := s.memo.Get(key, func() (any, error) {
 		var res sgResult
 		pg := ec2.NewDescribeSecurityGroupsPaginator(s.cl.ec2, &ec2.DescribeSecurityGroupsInput{GroupIds: ids})
 		for pg.HasMorePages() {
@@ -151,7 +132,7 @@ func (s *snapshot) securityGroups(ctx context.Context, ids []string) ([]ec2types
 		}
 		res.lists = map[string][]netip.Prefix{}
 		var mu sync.Mutex
-		parallel(pls, func(_ int, id string) {
+		providers.Parallel(pls, func(_ int, id string) {
 			cidrs, err := s.prefixList(ctx, id)
 			mu.Lock()
 			defer mu.Unlock()

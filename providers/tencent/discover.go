@@ -109,7 +109,7 @@ func regionCode(err error) bool {
 func findInstances(ctx context.Context, q providers.Query, cl []clients) *found {
 	f := &found{explicit: q.Instance != "" || q.Name != ""}
 	var mu sync.Mutex
-	parallel(cl, func(_ int, c clients) {
+	providers.Parallel(cl, func(_ int, c clients) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			hits, err := findCVM(ctx, c, q)
@@ -274,34 +274,16 @@ func (f *found) steps(ctx context.Context, q providers.Query) []report.Step {
 	if len(f.cvm) == 0 && len(f.lh) == 0 {
 		return []report.Step{f.notFound(q)}
 	}
-	results := make([][]report.Step, len(f.cvm)+len(f.lh))
-	var wg sync.WaitGroup
-	for i, h := range f.cvm {
-		wg.Go(func() { results[i] = evalCVM(ctx, h, q) })
-	}
-	for i, h := range f.lh {
-		wg.Go(func() { results[len(f.cvm)+i] = evalLighthouseInstance(ctx, h, q) })
-	}
-	wg.Wait()
-	var out []report.Step
-	for _, r := range results {
-		out = append(out, r...)
-	}
-	return out
+	return providers.Gather(len(f.cvm)+len(f.lh), func(i int) []report.Step {
+		if i < len(f.cvm) {
+			return evalCVM(ctx, f.cvm[i], q)
+		}
+		return evalLighthouseInstance(ctx, f.lh[i-len(f.cvm)], q)
+	})
 }
 
 func (f *found) notFound(q providers.Query) report.Step {
-	var as []string
-	for _, a := range q.Addrs {
-		as = append(as, a.String())
-	}
-	what := "an instance owning " + strings.Join(as, ", ")
-	switch {
-	case q.Instance != "":
-		what = "instance " + q.Instance
-	case q.Name != "":
-		what = "an instance named " + q.Name
-	}
+	what := q.Sought()
 	st := report.Step{Layer: "tencent.instance", Cause: report.CauseInstanceNotFound}
 	regions := strings.Join(f.regions, ", ")
 	if len(f.regions) == 0 {
@@ -353,15 +335,6 @@ func destinations(q providers.Query, public, private []netip.Addr) []netip.Addr 
 		}
 	}
 	return out
-}
-
-func sourceFor(q providers.Query, dst netip.Addr, layer string) (netip.Prefix, *report.Step) {
-	s, ok := report.SourceFor(q.Source, dst)
-	if !ok {
-		return s, &report.Step{Layer: layer, Decision: report.Skipped, Address: dst.String(),
-			Detail: fmt.Sprintf("the source set %s is of the other address family than %s", q.Source, dst)}
-	}
-	return s, nil
 }
 
 // evalCVM answers for one CVM instance: its state, then per destination address the network
@@ -444,7 +417,7 @@ func evalLighthouseInstance(ctx context.Context, h lhHit, q providers.Query) []r
 	}
 	fw, err := firewallRules(ctx, h.cl, id)
 	for _, dst := range dsts {
-		src, skip := sourceFor(q, dst, "tencent.lighthouse-firewall")
+		src, skip := providers.SourceFor(q, dst, "tencent.lighthouse-firewall")
 		if skip != nil {
 			out = append(out, *skip)
 			continue

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/portpath/portpath/providers"
 	"github.com/portpath/portpath/report"
 )
 
@@ -22,15 +23,7 @@ var privateRanges = []netip.Prefix{
 }
 
 // check is one evaluation question: may Source reach Dst on Proto/Port.
-type check struct {
-	Region string
-	Source netip.Prefix
-	Dst    netip.Addr
-	Proto  string
-	Port   uint16
-}
-
-func (c check) what() string { return fmt.Sprintf("%s/%d", c.Proto, c.Port) }
+type check = providers.Check
 
 // rule is one entry of an ordered rule list (a security-group policy, a network ACL entry,
 // a Lighthouse firewall rule), flattened for matching.
@@ -165,25 +158,8 @@ func (o outcome) shadowed() *rule {
 	return part
 }
 
-func (o outcome) allowedText() []string {
-	var out []string
-	for _, r := range o.allowed {
-		for _, p := range r.Prefixes() {
-			out = append(out, p.String())
-		}
-	}
-	return out
-}
-
 func (o outcome) allowsAll(c check) bool {
 	return len(report.RangeOf(c.Source).Subtract(o.allowed)) == 0
-}
-
-func summarize(ps []string) string {
-	if len(ps) <= maxQuoted {
-		return strings.Join(ps, ", ")
-	}
-	return strings.Join(ps[:maxQuoted], ", ") + fmt.Sprintf(" and %d more", len(ps)-maxQuoted)
 }
 
 // decide fills the common part of a step from an outcome: the decision, the deciding rule,
@@ -192,7 +168,7 @@ func decide(st *report.Step, c check, o outcome, list string) bool {
 	if o.uncertain != nil {
 		st.Decision = report.Unknown
 		st.Rule = o.uncertain.reportRule()
-		st.Detail = fmt.Sprintf("rule %s of %s (%s) may decide %s from %s, but %s", st.Rule.ID, list, o.uncertain.text, c.what(), c.Source, o.uncertain.unknown)
+		st.Detail = fmt.Sprintf("rule %s of %s (%s) may decide %s from %s, but %s", st.Rule.ID, list, o.uncertain.text, c.What(), c.Source, o.uncertain.unknown)
 		return true
 	}
 	if len(o.refs) > 0 {
@@ -207,14 +183,14 @@ func decide(st *report.Step, c check, o outcome, list string) bool {
 	}
 	st.Decision = report.Allow
 	st.Rule = o.allowBy.reportRule()
-	st.Detail = fmt.Sprintf("%s from %s allowed by rule %s of %s (%s)", c.what(), c.Source, st.Rule.ID, list, o.allowBy.text)
+	st.Detail = fmt.Sprintf("%s from %s allowed by rule %s of %s (%s)", c.What(), c.Source, st.Rule.ID, list, o.allowBy.text)
 	if !o.allowsAll(c) {
-		st.AllowedFrom = o.allowedText()
+		st.AllowedFrom = report.PrefixStrings(o.allowed)
 		rest := "no rule matches the rest (denied)"
 		if o.denyBy != nil {
 			rest = fmt.Sprintf("%s (%s) denies %s", o.denyBy.reportRule().ID, o.denyBy.text, o.deny)
 		}
-		st.Detail = fmt.Sprintf("%s allowed only from %s by %s; %s", c.what(), summarize(st.AllowedFrom), list, rest)
+		st.Detail = fmt.Sprintf("%s allowed only from %s by %s; %s", c.What(), report.Summarize(st.AllowedFrom, maxQuoted), list, rest)
 	}
 	return true
 }
@@ -303,7 +279,7 @@ func evalSecurityGroups(c check, groups []string, rules []*rule) report.Step {
 	st.Decision, st.Symptom = report.Drop, report.Timeout
 	if o.denyBy == nil {
 		st.Cause = report.CauseCloudSGNoAllow
-		st.Detail = fmt.Sprintf("no rule of %s allows %s from %s; unmatched traffic is denied", list, c.what(), c.Source)
+		st.Detail = fmt.Sprintf("no rule of %s allows %s from %s; unmatched traffic is denied", list, c.What(), c.Source)
 		idx := int64(0)
 		p := newAccept(c)
 		p.PolicyIndex = &idx
@@ -315,7 +291,7 @@ func evalSecurityGroups(c check, groups []string, rules []*rule) report.Step {
 	d := o.denyBy
 	st.Cause = report.CauseCloudSGDeny
 	st.Rule = d.reportRule()
-	st.Detail = fmt.Sprintf("%s from %s is denied by rule %s (%s) of %s: the first matching rule decides", c.what(), o.deny, st.Rule.ID, d.text, list)
+	st.Detail = fmt.Sprintf("%s from %s is denied by rule %s (%s) of %s: the first matching rule decides", c.What(), o.deny, st.Rule.ID, d.text, list)
 	if a := o.shadowed(); a != nil {
 		// Move the shadowed ACCEPT above the DROP: insert it at the DROP's index, then
 		// delete the original (one further down when it sits in the same group below).
@@ -396,13 +372,13 @@ func evalNetworkACL(c check, aclID, subnet string, in, out []*rule, inSpecs []js
 		console := "; console: VPC → Network ACL → " + aclID + " → Inbound rules"
 		if o.denyBy == nil {
 			st.Rule = &report.Rule{ID: aclID + "#default", Text: "ALL ALL from 0.0.0.0/0 DROP (default rule)", Origin: aclID}
-			st.Detail = fmt.Sprintf("no inbound entry of %s allows %s from %s; the default rule at the bottom denies it%s", list, c.what(), c.Source, console)
+			st.Detail = fmt.Sprintf("no inbound entry of %s allows %s from %s; the default rule at the bottom denies it%s", list, c.What(), c.Source, console)
 			b, _ := json.Marshal(aclAccept(c, fmt.Sprint(c.Port)))
 			st.Fix = []string{fmt.Sprintf("tccli vpc CreateNetworkAclEntries --region %s --NetworkAclId %s --NetworkAclEntrySet %s", c.Region, aclID, ingressSet(string(b)))}
 			return st
 		}
 		st.Rule = o.denyBy.reportRule()
-		st.Detail = fmt.Sprintf("inbound %s from %s is denied by entry %s (%s) of %s: entries apply top to bottom, first match", c.what(), o.deny, st.Rule.ID, o.denyBy.text, list)
+		st.Detail = fmt.Sprintf("inbound %s from %s is denied by entry %s (%s) of %s: entries apply top to bottom, first match", c.What(), o.deny, st.Rule.ID, o.denyBy.text, list)
 		var entries string
 		if a := o.shadowed(); a != nil {
 			st.Detail += fmt.Sprintf("; it shadows ACCEPT entry %s#%d (%s) below it: move that entry above it", a.group, a.index, a.text)
@@ -463,20 +439,15 @@ func evalNetworkACL(c check, aclID, subnet string, in, out []*rule, inSpecs []js
 		} else {
 			st.Rule = &report.Rule{ID: aclID + "#default-egress", Text: "ALL ALL to 0.0.0.0/0 DROP (default rule)", Origin: aclID}
 		}
-		st.Detail = fmt.Sprintf("inbound %s is allowed by %s, but the ACL is stateless and the replies to the client's ports %s are not: %s", c.what(), list, ephemeral, why)
+		st.Detail = fmt.Sprintf("inbound %s is allowed by %s, but the ACL is stateless and the replies to the client's ports %s are not: %s", c.What(), list, ephemeral, why)
 		b, _ := json.Marshal(aclAccept(c, "1024-65535"))
 		st.Fix = []string{fmt.Sprintf("tccli vpc CreateNetworkAclEntries --region %s --NetworkAclId %s --NetworkAclEntrySet %s", c.Region, aclID, shq(`{"Egress":[`+string(b)+`]}`))}
 		return st
 	}
 	st.Detail += fmt.Sprintf("; replies to ports %s allowed outbound", ephemeral)
 	if len(report.RangeOf(c.Source).Subtract(ok)) > 0 {
-		st.AllowedFrom = nil
-		for _, r := range ok {
-			for _, p := range r.Prefixes() {
-				st.AllowedFrom = append(st.AllowedFrom, p.String())
-			}
-		}
-		st.Detail = fmt.Sprintf("%s allowed (inbound and replies) only from %s by %s", c.what(), summarize(st.AllowedFrom), list)
+		st.AllowedFrom = report.PrefixStrings(ok)
+		st.Detail = fmt.Sprintf("%s allowed (inbound and replies) only from %s by %s", c.What(), report.Summarize(st.AllowedFrom, maxQuoted), list)
 	}
 	return st
 }
@@ -515,7 +486,7 @@ func evalLighthouse(c check, instance string, rules []*rule, specs []json.RawMes
 	st.Decision, st.Cause, st.Symptom = report.Drop, report.CauseLightweightFirewall, report.Timeout
 	console := "; console: Lighthouse → " + instance + " → Firewall (轻量应用服务器 → 防火墙 → 添加规则)"
 	if o.denyBy == nil {
-		st.Detail = fmt.Sprintf("no rule of %s allows %s from %s; unmatched inbound traffic is denied", list, c.what(), c.Source)
+		st.Detail = fmt.Sprintf("no rule of %s allows %s from %s; unmatched inbound traffic is denied", list, c.What(), c.Source)
 		if c.Source.Addr().Is6() && slices.ContainsFunc(rules, func(r *rule) bool { return r.accept && r.covers(c) && len(r.srcs) == 0 }) {
 			st.Detail += " (rules with only an IPv4 CidrBlock do not match IPv6 clients: they need Ipv6CidrBlock)"
 		}
@@ -525,7 +496,7 @@ func evalLighthouse(c check, instance string, rules []*rule, specs []json.RawMes
 		return st
 	}
 	st.Rule = o.denyBy.reportRule()
-	st.Detail = fmt.Sprintf("%s from %s is denied by rule %s (%s) of %s: rules apply top to bottom, first match", c.what(), o.deny, st.Rule.ID, o.denyBy.text, list)
+	st.Detail = fmt.Sprintf("%s from %s is denied by rule %s (%s) of %s: rules apply top to bottom, first match", c.What(), o.deny, st.Rule.ID, o.denyBy.text, list)
 	var all string
 	if a := o.shadowed(); a != nil {
 		st.Detail += fmt.Sprintf("; the DROP shadows ACCEPT rule %s#%d (%s) below it: move that rule above it instead of adding another", a.group, a.index, a.text)

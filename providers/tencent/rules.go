@@ -211,7 +211,7 @@ func flattenPolicies(group string, pols []*vpc.SecurityGroupPolicy, t *templates
 				r.unknown = why
 			} else if why == "" {
 				r.srcs = family(rs, dst)
-				from = fmt.Sprintf("%s [%s]", id, summarize(txt))
+				from = fmt.Sprintf("%s [%s]", id, report.Summarize(txt, maxQuoted))
 			}
 		case deref(p.SecurityGroupId) != "":
 			r.ref = deref(p.SecurityGroupId)

@@ -17,44 +17,19 @@ import (
 	"github.com/portpath/portpath/report"
 )
 
-// lazy is a value read at most once.
-type lazy[V any] struct {
-	once sync.Once
-	v    V
-	err  error
-}
-
-func (l *lazy[V]) get(fn func() (V, error)) (V, error) {
-	l.once.Do(func() { l.v, l.err = fn() })
-	return l.v, l.err
-}
-
 // snapshot is what was read for one CVM instance; every API call is made once, however many
 // of its addresses are evaluated.
 type snapshot struct {
 	cl   clients
 	inst *cvm.Instance
 
-	mu       sync.Mutex
-	enis     lazy[[]*vpc.NetworkInterface]
-	acls     map[string]*lazy[[]*vpc.NetworkAcl]
-	policies map[string]*lazy[[]*vpc.SecurityGroupPolicy]
-	tpls     map[string]*lazy[*templates]
+	enis     providers.Memo[struct{}, []*vpc.NetworkInterface]
+	acls     providers.Memo[string, []*vpc.NetworkAcl]
+	policies providers.Memo[string, []*vpc.SecurityGroupPolicy]
+	tpls     providers.Memo[string, *templates]
 }
 
-func newSnapshot(c clients, in *cvm.Instance) *snapshot {
-	return &snapshot{cl: c, inst: in, acls: map[string]*lazy[[]*vpc.NetworkAcl]{},
-		policies: map[string]*lazy[[]*vpc.SecurityGroupPolicy]{}, tpls: map[string]*lazy[*templates]{}}
-}
-
-func entry[V any](s *snapshot, m map[string]*lazy[V], key string) *lazy[V] {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if m[key] == nil {
-		m[key] = &lazy[V]{}
-	}
-	return m[key]
-}
+func newSnapshot(c clients, in *cvm.Instance) *snapshot { return &snapshot{cl: c, inst: in} }
 
 func vpcFilter(name string, vs ...string) []*vpc.Filter {
 	return []*vpc.Filter{{Name: common.StringPtr(name), Values: common.StringPtrs(vs)}}
@@ -62,7 +37,7 @@ func vpcFilter(name string, vs ...string) []*vpc.Filter {
 
 // interfaces reads the instance's network interfaces (for addresses of a secondary one).
 func (s *snapshot) interfaces(ctx context.Context) ([]*vpc.NetworkInterface, error) {
-	return s.enis.get(func() ([]*vpc.NetworkInterface, error) {
+	return s.enis.Get(struct{}{}, func() ([]*vpc.NetworkInterface, error) {
 		var out []*vpc.NetworkInterface
 		for off := uint64(0); ; {
 			req := vpc.NewDescribeNetworkInterfacesRequest()
@@ -89,7 +64,7 @@ func (s *snapshot) interfaces(ctx context.Context) ([]*vpc.NetworkInterface, err
 
 // networkACLs reads the VPC's network ACLs (one call names the subnets of each).
 func (s *snapshot) networkACLs(ctx context.Context, vpcID string) ([]*vpc.NetworkAcl, error) {
-	return entry(s, s.acls, vpcID).get(func() ([]*vpc.NetworkAcl, error) {
+	return s.acls.Get(vpcID, func() ([]*vpc.NetworkAcl, error) {
 		var out []*vpc.NetworkAcl
 		for off := uint64(0); ; {
 			req := vpc.NewDescribeNetworkAclsRequest()
@@ -116,7 +91,7 @@ func (s *snapshot) networkACLs(ctx context.Context, vpcID string) ([]*vpc.Networ
 
 // ingress reads one security group's ingress policies, in list order.
 func (s *snapshot) ingress(ctx context.Context, group string) ([]*vpc.SecurityGroupPolicy, error) {
-	return entry(s, s.policies, group).get(func() ([]*vpc.SecurityGroupPolicy, error) {
+	return s.policies.Get(group, func() ([]*vpc.SecurityGroupPolicy, error) {
 		req := vpc.NewDescribeSecurityGroupPoliciesRequest()
 		req.SecurityGroupId = common.StringPtr(group)
 		var resp *vpc.DescribeSecurityGroupPoliciesResponse
@@ -168,7 +143,7 @@ func describe[T any](ctx context.Context, c clients, action string, page func(of
 func (s *snapshot) templatesFor(ctx context.Context, pols []*vpc.SecurityGroupPolicy) *templates {
 	addr, addrGroup, svc, svcGroup := templateRefs(pols)
 	key := strings.Join([]string{strings.Join(addr, ","), strings.Join(addrGroup, ","), strings.Join(svc, ","), strings.Join(svcGroup, ",")}, ";")
-	t, _ := entry(s, s.tpls, key).get(func() (*templates, error) {
+	t, _ := s.tpls.Get(key, func() (*templates, error) {
 		t := newTemplates()
 		var mu sync.Mutex
 		fail := func(ids []string, action string, err error) {
@@ -380,7 +355,7 @@ func (s *snapshot) owner(ctx context.Context, dst netip.Addr, primary bool) (ifa
 
 // evalAddress reads (once) and evaluates the network ACL and the security groups for one destination.
 func (s *snapshot) evalAddress(ctx context.Context, q providers.Query, dst netip.Addr, primary bool) []report.Step {
-	src, skip := sourceFor(q, dst, "tencent.security-group")
+	src, skip := providers.SourceFor(q, dst, "tencent.security-group")
 	if skip != nil {
 		return []report.Step{*skip}
 	}
@@ -397,7 +372,7 @@ func (s *snapshot) evalAddress(ctx context.Context, q providers.Query, dst netip
 	if ifc.vpc != "" {
 		wg.Go(func() { acls, aclErr = s.networkACLs(ctx, ifc.vpc) })
 	}
-	parallel(ifc.groups, func(i int, g string) { pols[i], errs[i] = s.ingress(ctx, g) })
+	providers.Parallel(ifc.groups, func(i int, g string) { pols[i], errs[i] = s.ingress(ctx, g) })
 	wg.Wait()
 
 	var out []report.Step

@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
@@ -192,18 +191,7 @@ func (c clients) call(ctx context.Context, action string, fn func() error) error
 	if wait <= 0 {
 		wait = firstBackoff
 	}
-	var err error
-	for attempt := 1; ; attempt++ {
-		if err = fn(); err == nil || !retryable(err) || attempt == maxAttempts {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		wait *= 2
-	}
+	err := providers.Retry(ctx, maxAttempts, wait, retryable, fn)
 	if err != nil && retryable(err) {
 		return attemptsError{action: action, err: err}
 	}
@@ -311,13 +299,4 @@ func listRegions(ctx context.Context, c clients) ([]string, error) {
 		return nil, errors.New("no regions are available")
 	}
 	return rs, nil
-}
-
-// parallel runs fn for every item at once and waits.
-func parallel[T any](items []T, fn func(int, T)) {
-	var wg sync.WaitGroup
-	for i, it := range items {
-		wg.Go(func() { fn(i, it) })
-	}
-	wg.Wait()
 }
