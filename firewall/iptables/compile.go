@@ -107,6 +107,8 @@ type ctable struct {
 	name   string
 	origin string
 	chains map[string]*cchain
+	// byIndex holds the chains in the order of the table's Chains.
+	byIndex []*cchain
 	// budget bounds the rules one Run may visit (a goto loop never ends otherwise).
 	budget int
 }
@@ -254,12 +256,12 @@ func (c *compiler) errf(format string, a ...any) error {
 }
 
 func (c *compiler) table(t *Table) (*ctable, error) {
-	ct := &ctable{name: t.Name, origin: c.origin, chains: make(map[string]*cchain, len(t.Chains))}
+	ct := &ctable{name: t.Name, origin: c.origin, chains: make(map[string]*cchain, len(t.Chains)), byIndex: make([]*cchain, len(t.Chains))}
 	n := 0
-	for _, ch := range t.Chains {
+	for i, ch := range t.Chains {
 		cc := &c.chains.take(1)[0]
 		cc.t, cc.name, cc.policy = ct, ch.Name, ch.Policy
-		ct.chains[ch.Name] = cc
+		ct.chains[ch.Name], ct.byIndex[i] = cc, cc
 		n += len(ch.Rules)
 	}
 	ct.budget = 64*n + 10000
@@ -330,7 +332,13 @@ func (c *compiler) compileChains(ct *ctable, chains []*Chain) error {
 
 func (c *compiler) target(ct *ctable, cr *crule) error {
 	r := c.rule
-	if dst := ct.chains[r.Target]; dst != nil {
+	dst := (*cchain)(nil)
+	if r.jump != nil && r.jump.index < len(ct.byIndex) && ct.byIndex[r.jump.index].name == r.Target {
+		dst = ct.byIndex[r.jump.index] // resolved when the dump was read
+	} else if r.Target != "" {
+		dst = ct.chains[r.Target]
+	}
+	if dst != nil {
 		cr.kind, cr.jump = tJump, dst
 		if r.Goto {
 			cr.kind = tGoto

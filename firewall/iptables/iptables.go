@@ -92,6 +92,8 @@ type Chain struct {
 	// Line is the line of the `:NAME POLICY` declaration.
 	Line  int
 	Rules []Rule
+	// index is the chain's position in its table's Chains.
+	index int
 }
 
 // Builtin reports whether the chain is a built-in chain (one with a policy).
@@ -114,6 +116,8 @@ type Rule struct {
 	Goto bool
 	// TargetOptions are the options after the target (--reject-with, --to-destination…).
 	TargetOptions []Option
+	// jump is the declared chain Target names, resolved at COMMIT; nil for verdicts and extensions.
+	jump *Chain
 }
 
 // Match is a group of options: the built-in ones, or those of one `-m` module.

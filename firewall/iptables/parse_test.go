@@ -1,8 +1,10 @@
 package iptables
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -227,5 +229,51 @@ func TestParseFileErrorsNamePath(t *testing.T) {
 	}
 	if _, err := ParseFile(filepath.Join(t.TempDir(), "none")); err == nil {
 		t.Error("a missing file must be an error")
+	}
+}
+
+// TestParseSplitAgrees checks that parsing a large dump in segments on several cores gives
+// exactly the dump a single pass gives, and that errors keep their line numbers.
+func TestParseSplitAgrees(t *testing.T) {
+	var b strings.Builder
+	if err := GenerateKubeProxy(&b, 20000, 7); err != nil {
+		t.Fatal(err)
+	}
+	src := b.String()
+	if len(src) < parallelMin {
+		t.Fatalf("generated dump is %d bytes, want at least %d to exercise the split", len(src), parallelMin)
+	}
+	// counters on some rules: those lines do not start with "-A", so the segment's rule array must grow
+	src = strings.Replace(src, "\n-A KUBE-SERVICES ", "\n[3:180] -A KUBE-SERVICES ", 500)
+	one, err := parseSplit(src, "big", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{2, 3, 8} {
+		if segs := splitLines(src, n); len(segs) != n {
+			t.Fatalf("split into %d: got %d segments", n, len(segs))
+		}
+		many, err := parseSplit(src, "big", n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(one, many) {
+			t.Fatalf("%d segments: the dump differs from a single pass", n)
+		}
+	}
+	if one.Rules() != 20000 {
+		t.Errorf("%d rules read, want 20000", one.Rules())
+	}
+
+	lines := strings.Split(src, "\n")
+	for _, at := range []int{len(lines) / 3, len(lines) * 2 / 3, len(lines) - 3} {
+		bad := slices.Clone(lines)
+		bad[at-1] = "-A KUBE-SERVICES -p tcp --dport nonsense -j ACCEPT"
+		_, err1 := parseSplit(strings.Join(bad, "\n"), "big", 1)
+		_, errN := parseSplit(strings.Join(bad, "\n"), "big", 4)
+		want := fmt.Sprintf("big:%d:", at)
+		if err1 == nil || errN == nil || !strings.HasPrefix(errN.Error(), want) || err1.Error() != errN.Error() {
+			t.Errorf("bad line %d: single pass %v, split %v; want both to start with %q", at, err1, errN, want)
+		}
 	}
 }
