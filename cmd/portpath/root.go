@@ -39,10 +39,17 @@ func newRootCmd(checkF func(context.Context, *checkOptions) error) *cobra.Comman
 	root := &cobra.Command{
 		Use:   "portpath",
 		Short: "Find out why a client cannot reach HOST:PORT, and what to change",
-		Long: `portpath checks the whole path from a client to a listening socket — the live connection,
-the server's firewall (iptables, nftables), the listening socket — names the layer and the
-rule that blocks, predicts the error the client sees, and prints the fix as a command.
-It only reads: it never changes a firewall; it prints the commands that would.
+		Long: `portpath checks the whole path from a client to a listening socket — the client (proxies,
+local ports), DNS and CDNs, the cloud's security groups, network ACLs, routes and
+lightweight-server firewalls (AWS, Alibaba Cloud, Tencent Cloud), the server's firewall
+(iptables, nftables, ufw, firewalld, the BT panel, Docker), the listening socket and the
+application protocol — names the layer and the rule that blocks, predicts the error the
+client sees, and prints the fix as a command. It only reads: it never changes a cloud or a
+firewall; it prints the commands that would.
+
+  portpath check TARGET     is TARGET reachable, and if not, why and what to change
+  portpath host             every listening port of this server and who can reach it
+  portpath explain "TEXT"   what a client's error message means, then a check of its target
 
 Settings come from flags, then PORTPATH_* environment variables (PORTPATH_TIMEOUT=5s,
 PORTPATH_FROM=10.0.0.0/8, …), then the config file (--config, default
