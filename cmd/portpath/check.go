@@ -53,23 +53,31 @@ predict the error the client sees, and print the fix.
 TARGET is host:port, [v6]:port, or a URL: ws://, wss://, http://, https:// (the default
 port comes from the scheme), tcp://host:port, udp://host:port.
 
-From the client side portpath connects to every address of TARGET (the probe). On the server
-— with --local, or automatically when TARGET is an address of this host — it also evaluates
-the live firewall (iptables, ip6tables, legacy tables, nftables; as root) and the listening
-sockets. Files copied from another server work anywhere: --iptables-save, --ip6tables-save,
---nft-json, --proc-net.
+From the client side portpath resolves TARGET (the dns step follows the CNAME chain; the
+cdn step sees a CDN in front), looks at this machine (client.proxy, client.route for a
+private address, client.ports for exhausted local ports), connects to every address (the
+probe) and, after a connection, sends one handshake to see what the server speaks
+(app.protocol: TLS, HTTP, WebSocket).
+
+On the server — with --local, or automatically when TARGET is an address of this host — it
+also evaluates the live firewall (iptables, ip6tables, legacy tables, nftables; as root),
+names the deciding rule the way ufw, firewalld or the BT panel wrote it (host.ufw,
+host.firewalld, host.btpanel, with drift between the tool and the kernel), and reads the
+listening sockets. Files copied from another server work anywhere: --iptables-save,
+--ip6tables-save, --nft-json, --proc-net, --ufw-dir, --firewalld-dir, --btpanel-db.
 
 The firewall is evaluated for every client address in --from (default 0.0.0.0/0, the whole
 internet; ::/0 for IPv6 targets), and the step says which part of it gets through.
 
 With cloud credentials portpath also finds the instance that owns TARGET's address (or the
-one given by --instance / --name) and evaluates its cloud layers with read-only API calls:
-on AWS the route and public IP (aws.route), the subnet's network ACL (aws.network-acl), the
-security groups (aws.security-group) or the Lightsail firewall (aws.lightsail-firewall).
-Credentials come from the SDK's default chain (AWS_* variables, ~/.aws profiles with
---profile, an instance role); --region limits the search (default: every enabled region),
---provider aws|none picks the clouds, --aws-endpoint URL points at another endpoint.
-Without credentials the cloud step is skipped and says how to provide them.
+one given by --instance / --name), in every region at once, and evaluates its cloud layers
+with read-only API calls: on AWS the route and public IP, the subnet's network ACL, the
+security groups or the Lightsail firewall; on Alibaba Cloud the merged security groups, the
+vSwitch ACL or the SWAS firewall; on Tencent Cloud the security groups in order, the subnet
+ACL or the Lighthouse firewall. Credentials come from each SDK's usual places (environment,
+CLI profiles, an instance role); --region limits the search, --provider picks the clouds,
+--aws-endpoint, --aliyun-endpoint and --tencent-endpoint point at other endpoints. Without
+credentials a cloud's step is skipped and says how to provide them.
 
 ` + exitCodesHelp,
 		Example: `  portpath check ws://example.com:8282

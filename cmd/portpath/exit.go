@@ -25,7 +25,8 @@ const exitCodesHelp = `Exit codes:
   1  portpath itself failed
   2  usage or bad input (target, flag, config file, evidence file)
   3  blocked: some layer drops or rejects the connection
-  4  inconclusive: nothing checked blocks, but some layer could not be decided`
+  4  inconclusive: nothing checked blocks, but some layer could not be decided, or no layer
+     was checked at all`
 
 // usageError is bad input from the user: a flag, an argument, a config file.
 type usageError struct{ err error }
