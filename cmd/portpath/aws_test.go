@@ -172,3 +172,19 @@ func TestCheckAWSWithCABundle(t *testing.T) {
 		t.Errorf("with AWS_CA_BUNDLE: exit %d, stderr %q\n%s", code, stderr, stdout)
 	}
 }
+
+// TestCheckLoopbackAsksNoCloud: a loopback target never leaves the host, so no cloud is asked.
+func TestCheckLoopbackAsksNoCloud(t *testing.T) {
+	f := cliCloud(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDCLITEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "cli-secret-value")
+	_, stdout, _ := runCLI(t, "check", "127.0.0.1:9", "--no-probe", "-o", "json", "--aws-endpoint", f.URL, "--region", "us-east-1")
+	if strings.Contains(stdout, `"aws.`) || len(f.Actions()) > 0 {
+		t.Errorf("a loopback target asked AWS (%v):\n%s", f.Actions(), stdout)
+	}
+	// a named instance is still looked up
+	_, stdout, _ = runCLI(t, "check", "127.0.0.1:9", "--no-probe", "-o", "json", "--aws-endpoint", f.URL, "--region", "us-east-1", "--instance", "i-0cli")
+	if !strings.Contains(stdout, `"aws.instance"`) {
+		t.Errorf("--instance with a loopback target asked nothing:\n%s", stdout)
+	}
+}

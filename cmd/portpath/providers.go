@@ -121,6 +121,9 @@ func startCloud(ctx context.Context, o cloudOptions, tgt report.Target, addrs []
 			chosen = append(chosen, p)
 		}
 	}
+	if o.Instance == "" && o.Name == "" && len(addrs) > 0 && !slices.ContainsFunc(addrs, func(a netip.Addr) bool { return !a.IsLoopback() }) {
+		chosen = nil // a loopback target never leaves this host: no cloud is on its path
+	}
 	q := providers.Query{Target: tgt, Addrs: addrs, Source: from, Proto: tgt.Transport, Port: uint16(tgt.Port),
 		Instance: o.Instance, Name: o.Name}
 	ctx, cancel := context.WithTimeout(ctx, cloudTimeout)
