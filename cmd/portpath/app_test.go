@@ -274,7 +274,8 @@ func TestCheckAppICPReset(t *testing.T) {
 		cloud cloudOptions
 		cause string
 	}{
-		{"mainland instance", cloudOptions{Providers: []string{"tencent"}, Regions: []string{"ap-guangzhou"}, TencentEndpoint: srv.URL}, report.CauseICPFilingBlock},
+		// a loopback target asks no cloud by address, so the instance is named
+		{"mainland instance", cloudOptions{Providers: []string{"tencent"}, Regions: []string{"ap-guangzhou"}, TencentEndpoint: srv.URL, Instance: "ins-gz"}, report.CauseICPFilingBlock},
 		{"no cloud", cloudOptions{Providers: []string{"none"}}, report.CauseProtocolMismatch},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
