@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portpath/portpath/internal/netlab"
 	"github.com/portpath/portpath/report"
 )
 
@@ -23,16 +23,7 @@ func (l *lab) holdConnections(ns, addr, port string, n int, close bool) {
 	}
 	script := `set -e; for i in $(seq ` + strconv.Itoa(n) + `); do ` + step + `; done; echo ready; exec sleep 600`
 	cmd := exec.Command("ip", "netns", "exec", ns, "bash", "-c", script)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		l.t.Fatal(err)
-	}
-	l.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, _ := bufio.NewReader(out).ReadString('\n')
-	if strings.TrimSpace(line) != "ready" {
+	if netlab.Ready(l.t, cmd) != "ready" {
 		l.t.Fatalf("could not open %d connections to %s:%s from %s", n, addr, port, ns)
 	}
 }
@@ -52,16 +43,7 @@ while True:
     c, _ = l.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
 `
 	cmd := exec.Command("ip", "netns", "exec", ns, "python3", "-c", fmt.Sprintf(script, addr, port))
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		l.t.Fatal(err)
-	}
-	l.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, _ := bufio.NewReader(out).ReadString('\n')
-	if strings.TrimSpace(line) != "ready" {
+	if line := netlab.Ready(l.t, cmd); line != "ready" {
 		l.t.Fatalf("listener %s:%d in %s: %q", addr, port, ns, line)
 	}
 }

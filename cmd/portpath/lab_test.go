@@ -9,7 +9,6 @@ package main
 // test binary re-executed in listener mode (see TestMain).
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -18,9 +17,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
+	"github.com/portpath/portpath/internal/netlab"
 	"github.com/portpath/portpath/report"
 )
 
@@ -89,30 +88,13 @@ func serveLab(spec string) int {
 // needLab skips without root, and fails instead when PORTPATH_LAB=1 says the lab must run.
 func needLab(t *testing.T) {
 	t.Helper()
-	why := ""
-	switch {
-	case os.Geteuid() != 0:
-		why = "the kernel lab needs root (network namespaces, iptables, nft)"
-	case portpathBin == "":
+	why := netlab.Missing("kernel lab", "network namespaces, iptables, nft", "iptables nftables iproute2",
+		"ip", "iptables", "iptables-legacy", "ip6tables", "nft")
+	if why == "" && portpathBin == "" {
 		why = "portpath binary not built"
-	default:
-		for _, tool := range []string{"ip", "iptables", "iptables-legacy", "ip6tables", "nft"} {
-			if _, err := exec.LookPath(tool); err != nil {
-				why = fmt.Sprintf("the kernel lab needs %s (apt-get install iptables nftables iproute2)", tool)
-				break
-			}
-		}
 	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("PORTPATH_LAB") == "1" {
-		t.Fatalf("PORTPATH_LAB=1 but %s", why)
-	}
-	t.Skip(why)
+	netlab.Require(t, why)
 }
-
-var labSeq atomic.Int32
 
 // lab is a client and a server namespace joined by a veth pair (10.99.0.1 ↔ 10.99.0.2,
 // fd99::1 ↔ fd99::2), plus a "container" namespace behind the server (10.98.0.2).
@@ -123,46 +105,31 @@ type lab struct {
 
 func newLab(t *testing.T) *lab {
 	t.Helper()
-	id := fmt.Sprintf("%d%d", os.Getpid()%100000, labSeq.Add(1))
+	id := netlab.ID()
 	l := &lab{t: t, cli: "ppc" + id, srv: "pps" + id, ctr: "ppk" + id}
-	t.Cleanup(l.destroy)
+	netlab.Add(t, l.cli, l.srv, l.ctr)
 	vc, vs, kc, ks := "pc"+id, "ps"+id, "kc"+id, "ks"+id
-	for _, ns := range []string{l.cli, l.srv, l.ctr} {
-		l.run("ip", "netns", "add", ns)
-		l.sh(ns, "ip link set lo up")
-	}
-	l.run("ip", "link", "add", vc, "netns", l.cli, "type", "veth", "peer", "name", vs, "netns", l.srv)
-	l.run("ip", "link", "add", kc, "netns", l.ctr, "type", "veth", "peer", "name", ks, "netns", l.srv)
-	l.sh(l.cli, fmt.Sprintf("ip addr add 10.99.0.1/24 dev %[1]s && ip addr add fd99::1/64 dev %[1]s nodad && ip link set %[1]s up", vc))
-	l.sh(l.srv, fmt.Sprintf("ip addr add 10.99.0.2/24 dev %[1]s && ip addr add fd99::2/64 dev %[1]s nodad && ip link set %[1]s up", vs))
-	l.sh(l.srv, fmt.Sprintf("ip addr add 10.98.0.1/24 dev %[1]s && ip link set %[1]s up && sysctl -qw net.ipv4.ip_forward=1", ks))
-	l.sh(l.ctr, fmt.Sprintf("ip addr add 10.98.0.2/24 dev %[1]s && ip link set %[1]s up && ip route add default via 10.98.0.1", kc))
+	netlab.Veth(t, l.cli, vc, l.srv, vs)
+	netlab.Veth(t, l.ctr, kc, l.srv, ks)
+	netlab.Up(t, l.cli, vc, "10.99.0.1/24", "fd99::1/64")
+	netlab.Up(t, l.srv, vs, "10.99.0.2/24", "fd99::2/64")
+	netlab.Up(t, l.srv, ks, "10.98.0.1/24")
+	l.sh(l.srv, "sysctl -qw net.ipv4.ip_forward=1")
+	netlab.Up(t, l.ctr, kc, "10.98.0.2/24")
+	l.sh(l.ctr, "ip route add default via 10.98.0.1")
 	l.sh(l.cli, "ip route add 10.98.0.0/24 via 10.99.0.2")
 	return l
 }
 
-func (l *lab) destroy() {
-	for _, ns := range []string{l.cli, l.srv, l.ctr} {
-		if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
-			for _, pid := range strings.Fields(string(out)) {
-				exec.Command("kill", "-9", pid).Run()
-			}
-		}
-		exec.Command("ip", "netns", "del", ns).Run()
-	}
-}
-
 func (l *lab) run(name string, args ...string) {
 	l.t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		l.t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
+	netlab.Run(l.t, name, args...)
 }
 
 // sh runs a shell script inside a namespace.
 func (l *lab) sh(ns, script string) {
 	l.t.Helper()
-	l.run("ip", "netns", "exec", ns, "sh", "-c", script)
+	netlab.Sh(l.t, ns, script)
 }
 
 // listen starts a listener inside ns and waits until it is bound.
@@ -174,16 +141,7 @@ func (l *lab) listen(ns, network, addr string) {
 	}
 	cmd := exec.Command("ip", "netns", "exec", ns, self)
 	cmd.Env = append(os.Environ(), listenEnv+"="+network+" "+addr)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		l.t.Fatal(err)
-	}
-	l.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, _ := bufio.NewReader(out).ReadString('\n')
-	if strings.TrimSpace(line) != "ready" {
+	if line := netlab.Ready(l.t, cmd); line != "ready" {
 		l.t.Fatalf("listener %s %s in %s: %q", network, addr, ns, line)
 	}
 }
@@ -191,8 +149,13 @@ func (l *lab) listen(ns, network, addr string) {
 // portpath runs the binary inside ns and decodes its JSON report.
 func (l *lab) portpath(ns string, args ...string) (report.Report, int) {
 	l.t.Helper()
+	return l.decode(exec.Command("ip", append([]string{"netns", "exec", ns, portpathBin}, append(args, "-o", "json")...)...), args)
+}
+
+// decode runs cmd, a portpath run with args and -o json, and decodes its JSON report.
+func (l *lab) decode(cmd *exec.Cmd, args []string) (report.Report, int) {
+	l.t.Helper()
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, portpathBin}, append(args, "-o", "json")...)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	code := 0

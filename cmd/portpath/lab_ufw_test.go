@@ -8,10 +8,8 @@ package main
 // the port. The host's own ufw files and firewall are digested before and after.
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -76,25 +74,11 @@ func (u *ufwLab) ufw(script string) {
 // serverView runs portpath in the server namespace, reading the private ufw files as this host's.
 func (u *ufwLab) serverView(args ...string) (report.Report, int) {
 	u.t.Helper()
-	var stdout, stderr bytes.Buffer
 	script := "exec " + portpathBin
 	for _, a := range append(args, "-o", "json") {
 		script += " '" + a + "'"
 	}
-	cmd := exec.Command("ip", u.view(script)...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		u.t.Fatal(err)
-	}
-	var r report.Report
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
-		u.t.Fatalf("portpath %s: exit %d, not JSON: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, err, stdout.String(), stderr.String())
-	}
-	return r, code
+	return u.decode(exec.Command("ip", u.view(script)...), args)
 }
 
 // connects opens n TCP connections from the client namespace, one after the other, and

@@ -8,41 +8,22 @@ package btpanel
 import (
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/portpath/portpath/firewall"
+	"github.com/portpath/portpath/internal/netlab"
 	"github.com/portpath/portpath/report"
 )
 
 // needLab skips without root, and fails instead when PORTPATH_LAB=1 says the lab must run.
 func needLab(t *testing.T) {
 	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "the kernel lab needs root (network namespaces, iptables)"
-	} else {
-		for _, tool := range []string{"ip", "iptables", "iptables-save", "bash", "timeout"} {
-			if _, err := exec.LookPath(tool); err != nil {
-				why = fmt.Sprintf("the kernel lab needs %s (apt-get install iptables iproute2)", tool)
-				break
-			}
-		}
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("PORTPATH_LAB") == "1" {
-		t.Fatalf("PORTPATH_LAB=1 but %s", why)
-	}
-	t.Skip(why)
+	netlab.Require(t, netlab.Missing("kernel lab", "network namespaces, iptables", "iptables iproute2",
+		"ip", "iptables", "iptables-save", "bash", "timeout"))
 }
-
-var labSeq atomic.Int32
 
 // netns is a client and a server namespace joined by a veth pair (10.99.0.1 ↔ 10.99.0.2).
 type netns struct {
@@ -52,37 +33,20 @@ type netns struct {
 
 func newNetns(t *testing.T) *netns {
 	t.Helper()
-	id := fmt.Sprintf("%d%d", os.Getpid()%100000, labSeq.Add(1))
+	id := netlab.ID()
 	n := &netns{t: t, cli: "ppbc" + id, srv: "ppbs" + id}
-	t.Cleanup(func() {
-		for _, ns := range []string{n.cli, n.srv} {
-			exec.Command("ip", "netns", "delete", ns).Run()
-		}
-	})
-	for _, ns := range []string{n.cli, n.srv} {
-		n.run("ip", "netns", "add", ns)
-		n.sh(ns, "ip link set lo up")
-	}
+	netlab.Add(t, n.cli, n.srv)
 	vc, vs := "bc"+id, "bs"+id
-	n.run("ip", "link", "add", vc, "netns", n.cli, "type", "veth", "peer", "name", vs, "netns", n.srv)
-	n.sh(n.cli, fmt.Sprintf("ip addr add 10.99.0.1/24 dev %[1]s && ip link set %[1]s up", vc))
-	n.sh(n.srv, fmt.Sprintf("ip addr add 10.99.0.2/24 dev %[1]s && ip link set %[1]s up", vs))
+	netlab.Veth(t, n.cli, vc, n.srv, vs)
+	netlab.Up(t, n.cli, vc, "10.99.0.1/24")
+	netlab.Up(t, n.srv, vs, "10.99.0.2/24")
 	return n
-}
-
-func (n *netns) run(name string, args ...string) string {
-	n.t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		n.t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }
 
 // sh runs a shell command inside a namespace.
 func (n *netns) sh(ns, cmd string) string {
 	n.t.Helper()
-	return n.run("ip", "netns", "exec", ns, "bash", "-c", cmd)
+	return netlab.Sh(n.t, ns, cmd)
 }
 
 // connect tries a TCP connection from the client namespace: "refused" when the firewall

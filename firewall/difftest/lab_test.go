@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portpath/portpath/internal/netlab"
 	"github.com/portpath/portpath/report"
 )
 
@@ -54,24 +55,8 @@ const (
 // needLab skips without root, and fails instead when PORTPATH_LAB=1 says the lab must run.
 func needLab(t *testing.T) {
 	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "the differential lab needs root (network namespaces, iptables, nft)"
-	} else {
-		for _, tool := range []string{"ip", "iptables-restore", "ip6tables-restore", "iptables-save", "ip6tables-save", "nft"} {
-			if _, err := exec.LookPath(tool); err != nil {
-				why = fmt.Sprintf("the differential lab needs %s (apt-get install iptables nftables iproute2)", tool)
-				break
-			}
-		}
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("PORTPATH_LAB") == "1" {
-		t.Fatalf("PORTPATH_LAB=1 but %s", why)
-	}
-	t.Skip(why)
+	netlab.Require(t, netlab.Missing("differential lab", "network namespaces, iptables, nft", "iptables nftables iproute2",
+		"ip", "iptables-restore", "ip6tables-restore", "iptables-save", "ip6tables-save", "nft"))
 }
 
 func envInt(t *testing.T, name string, def int) int {
@@ -87,52 +72,34 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
-var laneSeq atomic.Int32
-
 // lane is one client, server and container namespace set; lanes run cases side by side.
 type lane struct {
 	names         []string
 	cli, srv, ctr *agent
 }
 
-func sh(ns, script string) error {
-	out, err := exec.Command("ip", "netns", "exec", ns, "sh", "-ec", script).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("in %s: %s: %v\n%s", ns, script, err, out)
-	}
-	return nil
-}
-
 func newLane(t *testing.T) *lane {
 	t.Helper()
-	id := fmt.Sprintf("%d%d", os.Getpid()%100000, laneSeq.Add(1))
+	id := netlab.ID()
 	cli, srv, ctr := "pdc"+id, "pds"+id, "pdk"+id
 	l := &lane{names: []string{cli, srv, ctr}}
-	t.Cleanup(l.destroy)
+	netlab.Add(t, l.names...)
+	t.Cleanup(l.stop) // before the namespaces go
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
 			t.Fatalf("lab setup: %v", err)
 		}
 	}
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("lab setup: ip %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	for _, ns := range l.names {
-		run("netns", "add", ns)
-	}
 	// veth pairs created straight into the namespaces; the ends are then given fixed names,
 	// which rules can name (names are per namespace)
-	run("link", "add", "pdv"+id, "netns", cli, "type", "veth", "peer", "name", ClientIface, "netns", srv)
-	run("-n", cli, "link", "set", "pdv"+id, "name", "eth0")
-	run("link", "add", "pdw"+id, "netns", ctr, "type", "veth", "peer", "name", ContainerIface, "netns", srv)
-	run("-n", ctr, "link", "set", "pdw"+id, "name", "eth0")
+	netlab.Veth(t, cli, "pdv"+id, srv, ClientIface)
+	netlab.Run(t, "ip", "-n", cli, "link", "set", "pdv"+id, "name", "eth0")
+	netlab.Veth(t, ctr, "pdw"+id, srv, ContainerIface)
+	netlab.Run(t, "ip", "-n", ctr, "link", "set", "pdw"+id, "name", "eth0")
 	quiet := "sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0 net.ipv4.icmp_msgs_per_sec=1000000 net.ipv4.icmp_msgs_burst=1000000"
 	var b strings.Builder
-	b.WriteString("ip link set lo up\nip addr add 10.99.0.1/24 dev eth0\nip addr add fd99::1/64 dev eth0 nodad\n")
+	b.WriteString("ip addr add 10.99.0.1/24 dev eth0\nip addr add fd99::1/64 dev eth0 nodad\n")
 	for _, a := range ClientV4[1:] {
 		fmt.Fprintf(&b, "ip addr add %s/32 dev eth0\n", a)
 	}
@@ -140,9 +107,8 @@ func newLane(t *testing.T) *lane {
 		fmt.Fprintf(&b, "ip addr add %s/128 dev eth0 nodad\n", a)
 	}
 	b.WriteString("ip link set eth0 up\nip route add 10.98.0.0/24 via 10.99.0.2\nip -6 route add fd98::/64 via fd99::2\n")
-	must(sh(cli, b.String()))
-	must(sh(srv, `ip link set lo up
-ip addr add 10.99.0.2/24 dev eth0
+	netlab.Sh(t, cli, b.String())
+	netlab.Sh(t, srv, `ip addr add 10.99.0.2/24 dev eth0
 ip addr add fd99::2/64 dev eth0 nodad
 ip addr add 10.98.0.1/24 dev ctr0
 ip addr add fd98::1/64 dev ctr0 nodad
@@ -151,14 +117,13 @@ ip link set ctr0 up
 ip route add 192.0.2.0/24 via 10.99.0.1
 ip -6 route add 2001:db8:7::/64 via fd99::1
 sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-`+quiet))
-	must(sh(ctr, `ip link set lo up
-ip addr add 10.98.0.2/24 dev eth0
+`+quiet)
+	netlab.Sh(t, ctr, `ip addr add 10.98.0.2/24 dev eth0
 ip addr add fd98::2/64 dev eth0 nodad
 ip link set eth0 up
 ip route add default via 10.98.0.1
 ip -6 route add default via fd98::1
-`+quiet))
+`+quiet)
 	// Fixed neighbour entries: no address resolution races with the first probes, and none
 	// can fail and turn into an unreachable error.
 	mac := func(ns string, dev string) string {
@@ -176,9 +141,9 @@ ip -6 route add default via fd98::1
 	}
 	fmt.Fprintf(&nb, "ip neigh replace %s lladdr %s dev %s nud permanent\n", ContainerV4, ctrMAC, ContainerIface)
 	fmt.Fprintf(&nb, "ip neigh replace %s lladdr %s dev %s nud permanent\n", ContainerV6, ctrMAC, ContainerIface)
-	must(sh(srv, nb.String()))
-	must(sh(cli, fmt.Sprintf("ip neigh replace %s lladdr %[3]s dev eth0 nud permanent\nip neigh replace %[2]s lladdr %[3]s dev eth0 nud permanent", ServerV4, ServerV6, srvMAC)))
-	must(sh(ctr, fmt.Sprintf("ip neigh replace %s lladdr %[3]s dev eth0 nud permanent\nip neigh replace %[2]s lladdr %[3]s dev eth0 nud permanent", ServerCtrV4, ServerCtrV6, srvCtrMAC)))
+	netlab.Sh(t, srv, nb.String())
+	netlab.Sh(t, cli, fmt.Sprintf("ip neigh replace %s lladdr %[3]s dev eth0 nud permanent\nip neigh replace %[2]s lladdr %[3]s dev eth0 nud permanent", ServerV4, ServerV6, srvMAC))
+	netlab.Sh(t, ctr, fmt.Sprintf("ip neigh replace %s lladdr %[3]s dev eth0 nud permanent\nip neigh replace %[2]s lladdr %[3]s dev eth0 nud permanent", ServerCtrV4, ServerCtrV6, srvCtrMAC))
 	var err error
 	for _, p := range []struct {
 		a  **agent
@@ -196,23 +161,12 @@ ip -6 route add default via fd98::1
 	return l
 }
 
-func (l *lane) destroy() {
+// stop ends the lane's agents.
+func (l *lane) stop() {
 	for _, a := range []*agent{l.cli, l.srv, l.ctr} {
 		if a != nil {
 			a.stop()
 		}
-	}
-	for _, ns := range l.names {
-		if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
-			for _, pid := range strings.Fields(string(out)) {
-				if n, err := strconv.Atoi(pid); err == nil {
-					if p, err := os.FindProcess(n); err == nil {
-						p.Kill()
-					}
-				}
-			}
-		}
-		exec.Command("ip", "netns", "del", ns).Run()
 	}
 }
 

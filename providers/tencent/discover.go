@@ -147,62 +147,77 @@ func findInstances(ctx context.Context, q providers.Query, cl []clients) *found 
 	return f
 }
 
-// findCVM asks one region for the CVM instances the query names.
-func findCVM(ctx context.Context, c clients, q providers.Query) ([]cvmHit, error) {
-	var reqs []*cvm.DescribeInstancesRequest
+// instanceRequests are the DescribeInstances requests of one product for the query, made
+// by byID (an instance ID) or byFilter (one filter). The instance ID's prefix says the
+// product (lighthouse or CVM); Lighthouse is found by its IPv4 addresses only.
+func instanceRequests[R any](q providers.Query, lighthouse bool, byID func(id string) R, byFilter func(name string, vs []string) R) []R {
 	switch {
 	case q.Instance != "":
-		if strings.HasPrefix(q.Instance, "lhins-") {
-			return nil, nil
+		if strings.HasPrefix(q.Instance, "lhins-") != lighthouse {
+			return nil
 		}
-		r := cvm.NewDescribeInstancesRequest()
-		r.InstanceIds = common.StringPtrs([]string{q.Instance})
-		reqs = append(reqs, r)
+		return []R{byID(q.Instance)}
 	case q.Name != "":
-		r := cvm.NewDescribeInstancesRequest()
-		r.Filters = cvmFilter("instance-name", []string{q.Name})
-		reqs = append(reqs, r)
-	default:
-		for _, f := range addrFilters(q.Addrs) {
-			r := cvm.NewDescribeInstancesRequest()
-			r.Filters = cvmFilter(f[0].(string), f[1].([]string))
-			reqs = append(reqs, r)
-		}
+		return []R{byFilter("instance-name", []string{q.Name})}
 	}
+	var reqs []R
+	for _, f := range addrFilters(q.Addrs) {
+		if lighthouse && f[0] == "ipv6-address" {
+			continue
+		}
+		reqs = append(reqs, byFilter(f[0].(string), f[1].([]string)))
+	}
+	return reqs
+}
+
+// addFound appends to out the instances not seen yet that the query names (the name
+// filter matches names fuzzily, so the name is compared again); idName reads an instance's
+// ID and name, hit makes its entry.
+func addFound[I, H any](out []H, seen map[string]bool, q providers.Query, items []*I, idName func(*I) (string, string), hit func(*I) H) []H {
+	for _, in := range items {
+		if in == nil {
+			continue
+		}
+		id, name := idName(in)
+		if seen[id] || (q.Name != "" && name != q.Name) {
+			continue
+		}
+		seen[id] = true
+		out = append(out, hit(in))
+	}
+	return out
+}
+
+// findCVM asks one region for the CVM instances the query names.
+func findCVM(ctx context.Context, c clients, q providers.Query) ([]cvmHit, error) {
+	reqs := instanceRequests(q, false, func(id string) *cvm.DescribeInstancesRequest {
+		r := cvm.NewDescribeInstancesRequest()
+		r.InstanceIds = common.StringPtrs([]string{id})
+		return r
+	}, func(name string, vs []string) *cvm.DescribeInstancesRequest {
+		r := cvm.NewDescribeInstancesRequest()
+		r.Filters = cvmFilter(name, vs)
+		return r
+	})
 	var out []cvmHit
 	seen := map[string]bool{}
 	for _, r := range reqs {
-		r.Limit = common.Int64Ptr(pageSize)
-		for off := int64(0); ; {
-			r.Offset = common.Int64Ptr(off)
-			var resp *cvm.DescribeInstancesResponse
-			err := c.call(ctx, "cvm:DescribeInstances", func() (err error) { resp, err = c.cvm.DescribeInstances(r); return err })
-			if err != nil {
-				if q.Instance != "" && notFoundCode(err) {
-					return nil, nil
-				}
-				if ipv6Filter(r.Filters) && invalidFilter(err) {
-					break // an API without the IPv6 filter: the IPv4 addresses find the instance
-				}
-				return out, err
+		items, err := describe(ctx, c, "cvm:DescribeInstances", func(off, limit int) ([]*cvm.Instance, int, error) {
+			r.Offset, r.Limit = common.Int64Ptr(int64(off)), common.Int64Ptr(int64(limit))
+			resp, err := c.cvm.DescribeInstances(r)
+			if err != nil || resp.Response == nil {
+				return nil, 0, err
 			}
-			if resp.Response == nil {
-				break
-			}
-			for _, in := range resp.Response.InstanceSet {
-				if in == nil || seen[deref(in.InstanceId)] {
-					continue
-				}
-				if q.Name != "" && deref(in.InstanceName) != q.Name {
-					continue // the filter matches names fuzzily
-				}
-				seen[deref(in.InstanceId)] = true
-				out = append(out, cvmHit{cl: c, inst: in})
-			}
-			off += int64(len(resp.Response.InstanceSet))
-			if len(resp.Response.InstanceSet) == 0 || off >= deref(resp.Response.TotalCount) {
-				break
-			}
+			return resp.Response.InstanceSet, int(deref(resp.Response.TotalCount)), nil
+		})
+		if err != nil && q.Instance != "" && notFoundCode(err) {
+			return nil, nil
+		}
+		out = addFound(out, seen, q, items, func(in *cvm.Instance) (string, string) { return deref(in.InstanceId), deref(in.InstanceName) },
+			func(in *cvm.Instance) cvmHit { return cvmHit{cl: c, inst: in} })
+		// an API without the IPv6 filter is passed over: the IPv4 addresses find the instance
+		if err != nil && !(ipv6Filter(r.Filters) && invalidFilter(err)) {
+			return out, err
 		}
 	}
 	return out, nil
@@ -210,60 +225,33 @@ func findCVM(ctx context.Context, c clients, q providers.Query) ([]cvmHit, error
 
 // findLighthouse asks one region for the Lighthouse instances the query names.
 func findLighthouse(ctx context.Context, c clients, q providers.Query) ([]lhHit, error) {
-	var reqs []*lighthouse.DescribeInstancesRequest
-	switch {
-	case q.Instance != "":
-		if !strings.HasPrefix(q.Instance, "lhins-") {
-			return nil, nil
-		}
+	reqs := instanceRequests(q, true, func(id string) *lighthouse.DescribeInstancesRequest {
 		r := lighthouse.NewDescribeInstancesRequest()
-		r.InstanceIds = common.StringPtrs([]string{q.Instance})
-		reqs = append(reqs, r)
-	case q.Name != "":
+		r.InstanceIds = common.StringPtrs([]string{id})
+		return r
+	}, func(name string, vs []string) *lighthouse.DescribeInstancesRequest {
 		r := lighthouse.NewDescribeInstancesRequest()
-		r.Filters = lhFilter("instance-name", []string{q.Name})
-		reqs = append(reqs, r)
-	default:
-		for _, f := range addrFilters(q.Addrs) {
-			if f[0] == "ipv6-address" {
-				continue // Lighthouse is found by its IPv4 addresses
-			}
-			r := lighthouse.NewDescribeInstancesRequest()
-			r.Filters = lhFilter(f[0].(string), f[1].([]string))
-			reqs = append(reqs, r)
-		}
-	}
+		r.Filters = lhFilter(name, vs)
+		return r
+	})
 	var out []lhHit
 	seen := map[string]bool{}
 	for _, r := range reqs {
-		r.Limit = common.Int64Ptr(pageSize)
-		for off := int64(0); ; {
-			r.Offset = common.Int64Ptr(off)
-			var resp *lighthouse.DescribeInstancesResponse
-			err := c.call(ctx, "lighthouse:DescribeInstances", func() (err error) { resp, err = c.lh.DescribeInstances(r); return err })
-			if err != nil {
-				if regionCode(err) || (q.Instance != "" && notFoundCode(err)) {
-					return nil, nil
-				}
-				return out, err
+		items, err := describe(ctx, c, "lighthouse:DescribeInstances", func(off, limit int) ([]*lighthouse.Instance, int, error) {
+			r.Offset, r.Limit = common.Int64Ptr(int64(off)), common.Int64Ptr(int64(limit))
+			resp, err := c.lh.DescribeInstances(r)
+			if err != nil || resp.Response == nil {
+				return nil, 0, err
 			}
-			if resp.Response == nil {
-				break
-			}
-			for _, in := range resp.Response.InstanceSet {
-				if in == nil || seen[deref(in.InstanceId)] {
-					continue
-				}
-				if q.Name != "" && deref(in.InstanceName) != q.Name {
-					continue
-				}
-				seen[deref(in.InstanceId)] = true
-				out = append(out, lhHit{cl: c, inst: in})
-			}
-			off += int64(len(resp.Response.InstanceSet))
-			if len(resp.Response.InstanceSet) == 0 || off >= deref(resp.Response.TotalCount) {
-				break
-			}
+			return resp.Response.InstanceSet, int(deref(resp.Response.TotalCount)), nil
+		})
+		if err != nil && (regionCode(err) || (q.Instance != "" && notFoundCode(err))) {
+			return nil, nil
+		}
+		out = addFound(out, seen, q, items, func(in *lighthouse.Instance) (string, string) { return deref(in.InstanceId), deref(in.InstanceName) },
+			func(in *lighthouse.Instance) lhHit { return lhHit{cl: c, inst: in} })
+		if err != nil {
+			return out, err
 		}
 	}
 	return out, nil
@@ -448,21 +436,17 @@ type firewallRulesResponse struct {
 
 // firewallRules reads a Lighthouse instance's firewall, every page, in order.
 func firewallRules(ctx context.Context, c clients, id string) ([]firewallRule, error) {
-	var out []firewallRule
-	for off := int64(0); ; {
+	fw, err := describe(ctx, c, "lighthouse:DescribeFirewallRules", func(off, limit int) ([]firewallRule, int, error) {
 		req := lighthouse.NewDescribeFirewallRulesRequest()
-		req.InstanceId, req.Offset, req.Limit = common.StringPtr(id), common.Int64Ptr(off), common.Int64Ptr(pageSize)
+		req.InstanceId, req.Offset, req.Limit = common.StringPtr(id), common.Int64Ptr(int64(off)), common.Int64Ptr(int64(limit))
 		resp := &firewallRulesResponse{BaseResponse: &tchttp.BaseResponse{}}
-		if err := c.call(ctx, "lighthouse:DescribeFirewallRules", func() error { return c.lh.Send(req, resp) }); err != nil {
-			return nil, err
+		if err := c.lh.Send(req, resp); err != nil || resp.Response == nil {
+			return nil, 0, err
 		}
-		if resp.Response == nil {
-			return out, nil
-		}
-		out = append(out, resp.Response.FirewallRuleSet...)
-		off += int64(len(resp.Response.FirewallRuleSet))
-		if len(resp.Response.FirewallRuleSet) == 0 || off >= deref(resp.Response.TotalCount) {
-			return out, nil
-		}
+		return resp.Response.FirewallRuleSet, int(deref(resp.Response.TotalCount)), nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return fw, nil
 }

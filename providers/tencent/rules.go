@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	vpc "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc/v20170312"
@@ -181,18 +182,7 @@ func flattenPolicies(group string, pols []*vpc.SecurityGroupPolicy, t *templates
 				what = fmt.Sprintf("%s [%s]", id, strings.Join(parts, "; "))
 			}
 		} else {
-			proto, err := normProto(deref(p.Protocol))
-			ports, perr := parsePorts(deref(p.Port))
-			switch {
-			case err != nil:
-				r.unknown, proto = err.Error(), "all"
-			case perr != nil:
-				r.unknown = perr.Error()
-			}
-			if proto == "all" || proto == "icmp" || proto == "icmpv6" || proto == "gre" {
-				ports = nil
-			}
-			r.svcs = []service{{proto: proto, ports: ports}}
+			r.setService(deref(p.Protocol), deref(p.Port), "gre")
 			what = r.svcs[0].String()
 		}
 		// sources
@@ -222,14 +212,7 @@ func flattenPolicies(group string, pols []*vpc.SecurityGroupPolicy, t *templates
 				cidr = deref(p.Ipv6CidrBlock)
 			}
 			from = strings.TrimSpace(deref(p.CidrBlock) + " " + deref(p.Ipv6CidrBlock))
-			if cidr != "" {
-				rg, err := parseCIDR(cidr)
-				if err != nil && r.unknown == "" {
-					r.unknown = fmt.Sprintf("its source cannot be read: %v", err)
-				} else if err == nil {
-					r.srcs = family([]report.AddrRange{rg}, dst)
-				}
-			}
+			r.setSource(cidr, "source", dst)
 		}
 		r.text = fmt.Sprintf("%s %s from %s", strings.ToUpper(deref(p.Action)), what, from)
 		if d := deref(p.PolicyDescription); d != "" {
@@ -250,37 +233,17 @@ func flattenACL(aclID string, entries []*vpc.NetworkAclEntry, dst netip.Addr, eg
 	if egress {
 		dir = "to"
 	}
-	for i, e := range entries {
+	for _, e := range entries {
 		if e == nil {
 			continue
 		}
 		r := &rule{group: aclID, index: len(out), accept: strings.EqualFold(deref(e.Action), "ACCEPT")}
-		_ = i
-		proto, err := normProto(deref(e.Protocol))
-		ports, perr := parsePorts(deref(e.Port))
-		switch {
-		case err != nil:
-			r.unknown, proto = err.Error(), "all"
-		case perr != nil:
-			r.unknown = perr.Error()
-		}
-		if proto == "all" || proto == "icmp" || proto == "icmpv6" {
-			ports = nil
-		}
-		r.svcs = []service{{proto: proto, ports: ports}}
+		r.setService(deref(e.Protocol), deref(e.Port))
 		cidr := deref(e.CidrBlock)
 		if dst.Is6() {
 			cidr = deref(e.Ipv6CidrBlock)
 		}
-		if cidr != "" {
-			if rg, err := parseCIDR(cidr); err != nil {
-				if r.unknown == "" {
-					r.unknown = fmt.Sprintf("its address cannot be read: %v", err)
-				}
-			} else {
-				r.srcs = family([]report.AddrRange{rg}, dst)
-			}
-		}
+		r.setSource(cidr, "address", dst)
 		r.text = fmt.Sprintf("%s %s %s %s", strings.ToUpper(deref(e.Action)), r.svcs[0], dir, strings.TrimSpace(deref(e.CidrBlock)+" "+deref(e.Ipv6CidrBlock)))
 		b, _ := json.Marshal(aclSpec{Protocol: deref(e.Protocol), Port: deref(e.Port), CidrBlock: deref(e.CidrBlock),
 			Ipv6CidrBlock: deref(e.Ipv6CidrBlock), Action: deref(e.Action), Description: deref(e.Description)})
@@ -309,18 +272,7 @@ func flattenFirewall(instance string, fw []firewallRule, dst netip.Addr) ([]*rul
 	var specs []json.RawMessage
 	for _, f := range fw {
 		r := &rule{group: instance, index: len(out), accept: !strings.EqualFold(deref(f.Action), "DROP")}
-		proto, err := normProto(deref(f.Protocol))
-		ports, perr := parsePorts(deref(f.Port))
-		switch {
-		case err != nil:
-			r.unknown, proto = err.Error(), "all"
-		case perr != nil:
-			r.unknown = perr.Error()
-		}
-		if proto == "all" || proto == "icmp" || proto == "icmpv6" {
-			ports = nil
-		}
-		r.svcs = []service{{proto: proto, ports: ports}}
+		r.setService(deref(f.Protocol), deref(f.Port))
 		v4, v6 := deref(f.CidrBlock), deref(f.Ipv6CidrBlock)
 		if v4 == "" && v6 == "" {
 			v4 = "0.0.0.0/0"
@@ -329,15 +281,7 @@ func flattenFirewall(instance string, fw []firewallRule, dst netip.Addr) ([]*rul
 		if dst.Is6() {
 			cidr = v6
 		}
-		if cidr != "" {
-			if rg, err := parseCIDR(cidr); err != nil {
-				if r.unknown == "" {
-					r.unknown = fmt.Sprintf("its source cannot be read: %v", err)
-				}
-			} else {
-				r.srcs = family([]report.AddrRange{rg}, dst)
-			}
-		}
+		r.setSource(cidr, "source", dst)
 		action := strings.ToUpper(deref(f.Action))
 		if action == "" {
 			action = "ACCEPT"
@@ -352,4 +296,39 @@ func flattenFirewall(instance string, fw []firewallRule, dst netip.Addr) ([]*rul
 		out = append(out, r)
 	}
 	return out, specs
+}
+
+// setService sets the rule's one service from an entry's protocol and port fields. Ports
+// are dropped for all, icmp, icmpv6 and the extra portless protocols; a field that cannot
+// be read makes the rule unknown (an unreadable protocol matching every protocol).
+func (r *rule) setService(protocol, port string, portless ...string) {
+	proto, err := normProto(protocol)
+	ports, perr := parsePorts(port)
+	switch {
+	case err != nil:
+		r.unknown, proto = err.Error(), "all"
+	case perr != nil:
+		r.unknown = perr.Error()
+	}
+	if proto == "all" || proto == "icmp" || proto == "icmpv6" || slices.Contains(portless, proto) {
+		ports = nil
+	}
+	r.svcs = []service{{proto: proto, ports: ports}}
+}
+
+// setSource sets the rule's sources from one CIDR of dst's family; an empty one leaves them
+// unset, and one that cannot be read makes the rule unknown (unless it already is), naming
+// what the CIDR is.
+func (r *rule) setSource(cidr, what string, dst netip.Addr) {
+	if cidr == "" {
+		return
+	}
+	rg, err := parseCIDR(cidr)
+	if err != nil {
+		if r.unknown == "" {
+			r.unknown = fmt.Sprintf("its %s cannot be read: %v", what, err)
+		}
+		return
+	}
+	r.srcs = family([]report.AddrRange{rg}, dst)
 }

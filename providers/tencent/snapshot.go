@@ -38,54 +38,32 @@ func vpcFilter(name string, vs ...string) []*vpc.Filter {
 // interfaces reads the instance's network interfaces (for addresses of a secondary one).
 func (s *snapshot) interfaces(ctx context.Context) ([]*vpc.NetworkInterface, error) {
 	return s.enis.Get(struct{}{}, func() ([]*vpc.NetworkInterface, error) {
-		var out []*vpc.NetworkInterface
-		for off := uint64(0); ; {
+		return describe(ctx, s.cl, "vpc:DescribeNetworkInterfaces", func(off, limit int) ([]*vpc.NetworkInterface, int, error) {
 			req := vpc.NewDescribeNetworkInterfacesRequest()
 			req.Filters = vpcFilter("attachment.instance-id", deref(s.inst.InstanceId))
-			req.Offset, req.Limit = common.Uint64Ptr(off), common.Uint64Ptr(pageSize)
-			var resp *vpc.DescribeNetworkInterfacesResponse
-			if err := s.cl.call(ctx, "vpc:DescribeNetworkInterfaces", func() (err error) {
-				resp, err = s.cl.vpc.DescribeNetworkInterfaces(req)
-				return err
-			}); err != nil {
-				return nil, err
+			req.Offset, req.Limit = common.Uint64Ptr(uint64(off)), common.Uint64Ptr(uint64(limit))
+			resp, err := s.cl.vpc.DescribeNetworkInterfaces(req)
+			if err != nil || resp.Response == nil {
+				return nil, 0, err
 			}
-			if resp.Response == nil {
-				return out, nil
-			}
-			out = append(out, resp.Response.NetworkInterfaceSet...)
-			off += uint64(len(resp.Response.NetworkInterfaceSet))
-			if len(resp.Response.NetworkInterfaceSet) == 0 || off >= deref(resp.Response.TotalCount) {
-				return out, nil
-			}
-		}
+			return resp.Response.NetworkInterfaceSet, int(deref(resp.Response.TotalCount)), nil
+		})
 	})
 }
 
 // networkACLs reads the VPC's network ACLs (one call names the subnets of each).
 func (s *snapshot) networkACLs(ctx context.Context, vpcID string) ([]*vpc.NetworkAcl, error) {
 	return s.acls.Get(vpcID, func() ([]*vpc.NetworkAcl, error) {
-		var out []*vpc.NetworkAcl
-		for off := uint64(0); ; {
+		return describe(ctx, s.cl, "vpc:DescribeNetworkAcls", func(off, limit int) ([]*vpc.NetworkAcl, int, error) {
 			req := vpc.NewDescribeNetworkAclsRequest()
 			req.Filters = vpcFilter("vpc-id", vpcID)
-			req.Offset, req.Limit = common.Uint64Ptr(off), common.Uint64Ptr(pageSize)
-			var resp *vpc.DescribeNetworkAclsResponse
-			if err := s.cl.call(ctx, "vpc:DescribeNetworkAcls", func() (err error) {
-				resp, err = s.cl.vpc.DescribeNetworkAcls(req)
-				return err
-			}); err != nil {
-				return nil, err
+			req.Offset, req.Limit = common.Uint64Ptr(uint64(off)), common.Uint64Ptr(uint64(limit))
+			resp, err := s.cl.vpc.DescribeNetworkAcls(req)
+			if err != nil || resp.Response == nil {
+				return nil, 0, err
 			}
-			if resp.Response == nil {
-				return out, nil
-			}
-			out = append(out, resp.Response.NetworkAclSet...)
-			off += uint64(len(resp.Response.NetworkAclSet))
-			if len(resp.Response.NetworkAclSet) == 0 || off >= deref(resp.Response.TotalCount) {
-				return out, nil
-			}
-		}
+			return resp.Response.NetworkAclSet, int(deref(resp.Response.TotalCount)), nil
+		})
 	})
 }
 
@@ -116,26 +94,77 @@ func (s *snapshot) ingress(ctx context.Context, group string) ([]*vpc.SecurityGr
 	})
 }
 
-// describe pages through one template Describe call filtered by IDs; each returns the page's
-// items and the total count.
-func describe[T any](ctx context.Context, c clients, action string, page func(off, limit string) ([]T, uint64, error)) ([]T, error) {
+// describe pages through one Describe call: page asks for the items from offset off on, at
+// most limit, and returns them and the total count. A page without items, or the total
+// reached, ends it; on an error the items read before come back with it.
+func describe[T any](ctx context.Context, c clients, action string, page func(off, limit int) ([]T, int, error)) ([]T, error) {
 	var out []T
 	for off := 0; ; {
 		var items []T
-		var total uint64
+		var total int
 		err := c.call(ctx, action, func() (err error) {
-			items, total, err = page(strconv.Itoa(off), strconv.Itoa(pageSize))
+			items, total, err = page(off, pageSize)
 			return err
 		})
 		if err != nil {
-			return nil, err
+			return out, err
 		}
 		out = append(out, items...)
 		off += len(items)
-		if len(items) == 0 || uint64(off) >= total {
+		if len(items) == 0 || off >= total {
 			return out, nil
 		}
 	}
+}
+
+// tplReader reads the templates of one set of policies into t, the kinds side by side.
+type tplReader struct {
+	ctx context.Context
+	cl  clients
+	mu  sync.Mutex
+	t   *templates
+}
+
+// fail keeps a failed call's message as the answer for every id it asked for.
+func (r *tplReader) fail(ids []string, action string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, id := range ids {
+		r.t.errs[id] = apiMessage(action, err)
+	}
+}
+
+// readTemplates reads the templates (or template groups) ids names with one paged Describe
+// call filtered by filter; page makes the call for one page. Nil items are left out; on an
+// error every id keeps it and nothing is returned.
+func readTemplates[T any](r *tplReader, action, filter string, ids []string, page func(fs []*vpc.Filter, off, limit *string) ([]*T, *uint64, error)) []*T {
+	if len(ids) == 0 {
+		return nil
+	}
+	items, err := describe(r.ctx, r.cl, action, func(off, limit int) ([]*T, int, error) {
+		items, total, err := page(vpcFilter(filter, ids...), common.StringPtr(strconv.Itoa(off)), common.StringPtr(strconv.Itoa(limit)))
+		return items, int(deref(total)), err
+	})
+	if err != nil {
+		r.fail(ids, action, err)
+		return nil
+	}
+	return slices.DeleteFunc(items, func(it *T) bool { return it == nil })
+}
+
+// parseEntries parses a template's entries. The first that cannot be read is kept as the
+// template's error; ok is false when the template has an error.
+func parseEntries[V any](t *templates, id string, entries []string, parse func(string) (V, error)) (vs []V, ok bool) {
+	for _, a := range entries {
+		v, err := parse(a)
+		if err != nil {
+			t.errs[id] = fmt.Sprintf("entry %q cannot be read", a)
+			return nil, false
+		}
+		vs = append(vs, v)
+	}
+	_, bad := t.errs[id]
+	return vs, !bad
 }
 
 // templatesFor reads the templates the policies name: the template groups first, then one
@@ -144,93 +173,42 @@ func (s *snapshot) templatesFor(ctx context.Context, pols []*vpc.SecurityGroupPo
 	addr, addrGroup, svc, svcGroup := templateRefs(pols)
 	key := strings.Join([]string{strings.Join(addr, ","), strings.Join(addrGroup, ","), strings.Join(svc, ","), strings.Join(svcGroup, ",")}, ";")
 	t, _ := s.tpls.Get(key, func() (*templates, error) {
-		t := newTemplates()
-		var mu sync.Mutex
-		fail := func(ids []string, action string, err error) {
-			mu.Lock()
-			defer mu.Unlock()
-			for _, id := range ids {
-				t.errs[id] = apiMessage(action, err)
-			}
-		}
+		r := &tplReader{ctx: ctx, cl: s.cl, t: newTemplates()}
+		t := r.t
 		readAddrs := func(ids []string) {
-			if len(ids) == 0 {
-				return
-			}
-			const action = "vpc:DescribeAddressTemplates"
-			items, err := describe(ctx, s.cl, action, func(off, limit string) ([]*vpc.AddressTemplate, uint64, error) {
+			items := readTemplates(r, "vpc:DescribeAddressTemplates", "address-template-id", ids, func(fs []*vpc.Filter, off, limit *string) ([]*vpc.AddressTemplate, *uint64, error) {
 				req := vpc.NewDescribeAddressTemplatesRequest()
-				req.Filters = vpcFilter("address-template-id", ids...)
-				req.Offset, req.Limit = common.StringPtr(off), common.StringPtr(limit)
+				req.Filters, req.Offset, req.Limit = fs, off, limit
 				resp, err := s.cl.vpc.DescribeAddressTemplates(req)
 				if err != nil || resp.Response == nil {
-					return nil, 0, err
+					return nil, nil, err
 				}
-				return resp.Response.AddressTemplateSet, deref(resp.Response.TotalCount), nil
+				return resp.Response.AddressTemplateSet, resp.Response.TotalCount, nil
 			})
-			if err != nil {
-				fail(ids, action, err)
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
+			r.mu.Lock()
+			defer r.mu.Unlock()
 			for _, it := range items {
-				if it == nil {
-					continue
-				}
 				id := deref(it.AddressTemplateId)
-				var rs []report.AddrRange
-				for _, a := range strs(it.AddressSet) {
-					r, err := parseAddress(a)
-					if err != nil {
-						t.errs[id] = fmt.Sprintf("entry %q cannot be read", a)
-						rs = nil
-						break
-					}
-					rs = append(rs, r)
-				}
-				if _, bad := t.errs[id]; !bad {
+				if rs, ok := parseEntries(t, id, strs(it.AddressSet), parseAddress); ok {
 					t.addrs[id], t.addrText[id] = rs, strs(it.AddressSet)
 				}
 			}
 		}
 		readSvcs := func(ids []string) {
-			if len(ids) == 0 {
-				return
-			}
-			const action = "vpc:DescribeServiceTemplates"
-			items, err := describe(ctx, s.cl, action, func(off, limit string) ([]*vpc.ServiceTemplate, uint64, error) {
+			items := readTemplates(r, "vpc:DescribeServiceTemplates", "service-template-id", ids, func(fs []*vpc.Filter, off, limit *string) ([]*vpc.ServiceTemplate, *uint64, error) {
 				req := vpc.NewDescribeServiceTemplatesRequest()
-				req.Filters = vpcFilter("service-template-id", ids...)
-				req.Offset, req.Limit = common.StringPtr(off), common.StringPtr(limit)
+				req.Filters, req.Offset, req.Limit = fs, off, limit
 				resp, err := s.cl.vpc.DescribeServiceTemplates(req)
 				if err != nil || resp.Response == nil {
-					return nil, 0, err
+					return nil, nil, err
 				}
-				return resp.Response.ServiceTemplateSet, deref(resp.Response.TotalCount), nil
+				return resp.Response.ServiceTemplateSet, resp.Response.TotalCount, nil
 			})
-			if err != nil {
-				fail(ids, action, err)
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
+			r.mu.Lock()
+			defer r.mu.Unlock()
 			for _, it := range items {
-				if it == nil {
-					continue
-				}
 				id := deref(it.ServiceTemplateId)
-				var ss []service
-				for _, a := range strs(it.ServiceSet) {
-					sv, err := parseService(a)
-					if err != nil {
-						t.errs[id] = fmt.Sprintf("entry %q cannot be read", a)
-						ss = nil
-						break
-					}
-					ss = append(ss, sv)
-				}
-				if _, bad := t.errs[id]; !bad {
+				if ss, ok := parseEntries(t, id, strs(it.ServiceSet), parseService); ok {
 					t.svcs[id] = ss
 				}
 			}
@@ -238,81 +216,57 @@ func (s *snapshot) templatesFor(ctx context.Context, pols []*vpc.SecurityGroupPo
 		var wg sync.WaitGroup
 		var addrMembers, svcMembers []string
 		wg.Go(func() {
-			if len(addrGroup) == 0 {
-				return
-			}
-			const action = "vpc:DescribeAddressTemplateGroups"
-			items, err := describe(ctx, s.cl, action, func(off, limit string) ([]*vpc.AddressTemplateGroup, uint64, error) {
+			items := readTemplates(r, "vpc:DescribeAddressTemplateGroups", "address-template-group-id", addrGroup, func(fs []*vpc.Filter, off, limit *string) ([]*vpc.AddressTemplateGroup, *uint64, error) {
 				req := vpc.NewDescribeAddressTemplateGroupsRequest()
-				req.Filters = vpcFilter("address-template-group-id", addrGroup...)
-				req.Offset, req.Limit = common.StringPtr(off), common.StringPtr(limit)
+				req.Filters, req.Offset, req.Limit = fs, off, limit
 				resp, err := s.cl.vpc.DescribeAddressTemplateGroups(req)
 				if err != nil || resp.Response == nil {
-					return nil, 0, err
+					return nil, nil, err
 				}
-				return resp.Response.AddressTemplateGroupSet, deref(resp.Response.TotalCount), nil
+				return resp.Response.AddressTemplateGroupSet, resp.Response.TotalCount, nil
 			})
-			if err != nil {
-				fail(addrGroup, action, err)
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
+			r.mu.Lock()
+			defer r.mu.Unlock()
 			for _, g := range items {
-				if g != nil {
-					t.addrGroups[deref(g.AddressTemplateGroupId)] = strs(g.AddressTemplateIdSet)
-					addrMembers = append(addrMembers, strs(g.AddressTemplateIdSet)...)
-				}
+				t.addrGroups[deref(g.AddressTemplateGroupId)] = strs(g.AddressTemplateIdSet)
+				addrMembers = append(addrMembers, strs(g.AddressTemplateIdSet)...)
 			}
 		})
 		wg.Go(func() {
-			if len(svcGroup) == 0 {
-				return
-			}
-			const action = "vpc:DescribeServiceTemplateGroups"
-			items, err := describe(ctx, s.cl, action, func(off, limit string) ([]*vpc.ServiceTemplateGroup, uint64, error) {
+			items := readTemplates(r, "vpc:DescribeServiceTemplateGroups", "service-template-group-id", svcGroup, func(fs []*vpc.Filter, off, limit *string) ([]*vpc.ServiceTemplateGroup, *uint64, error) {
 				req := vpc.NewDescribeServiceTemplateGroupsRequest()
-				req.Filters = vpcFilter("service-template-group-id", svcGroup...)
-				req.Offset, req.Limit = common.StringPtr(off), common.StringPtr(limit)
+				req.Filters, req.Offset, req.Limit = fs, off, limit
 				resp, err := s.cl.vpc.DescribeServiceTemplateGroups(req)
 				if err != nil || resp.Response == nil {
-					return nil, 0, err
+					return nil, nil, err
 				}
-				return resp.Response.ServiceTemplateGroupSet, deref(resp.Response.TotalCount), nil
+				return resp.Response.ServiceTemplateGroupSet, resp.Response.TotalCount, nil
 			})
-			if err != nil {
-				fail(svcGroup, action, err)
-				return
-			}
-			mu.Lock()
-			defer mu.Unlock()
+			r.mu.Lock()
+			defer r.mu.Unlock()
 			for _, g := range items {
-				if g != nil {
-					t.svcGroups[deref(g.ServiceTemplateGroupId)] = strs(g.ServiceTemplateIdSet)
-					svcMembers = append(svcMembers, strs(g.ServiceTemplateIdSet)...)
-				}
+				t.svcGroups[deref(g.ServiceTemplateGroupId)] = strs(g.ServiceTemplateIdSet)
+				svcMembers = append(svcMembers, strs(g.ServiceTemplateIdSet)...)
 			}
 		})
 		wg.Wait()
 		// then the templates, the groups' members with them: one call per kind
-		am := addr
-		for _, id := range addrMembers {
-			if !slices.Contains(am, id) {
-				am = append(am, id)
-			}
-		}
-		sm := svc
-		for _, id := range svcMembers {
-			if !slices.Contains(sm, id) {
-				sm = append(sm, id)
-			}
-		}
-		wg.Go(func() { readAddrs(am) })
-		wg.Go(func() { readSvcs(sm) })
+		wg.Go(func() { readAddrs(union(addr, addrMembers)) })
+		wg.Go(func() { readSvcs(union(svc, svcMembers)) })
 		wg.Wait()
 		return t, nil
 	})
 	return t
+}
+
+// union is ids followed by the more ones it does not hold yet.
+func union(ids, more []string) []string {
+	for _, id := range more {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // iface is the interface owning one destination address.
