@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,7 +98,10 @@ func open(ctx context.Context, src frontend.Source, run Runner, etc, lib string)
 	if dz, err := runCmd(ctx, run, "--get-default-zone"); err == nil {
 		rt.DefaultZone = strings.TrimSpace(string(dz))
 	}
-	rt.Services, rt.Backend = perm.Services, perm.Backend
+	rt.Backend = perm.Backend
+	if rt.Services, err = loadServices(etc, existing(lib), serviceNames(rt.Zones, perm.Zones)); err != nil {
+		return nil, err
+	}
 	f.runtime = rt
 	return f, nil
 }
@@ -141,7 +145,7 @@ func openPath(path, hostLib string) (*Firewalld, error) {
 		return nil, fmt.Errorf("firewalld: %w", err)
 	}
 	if lib := existing(hostLib); lib != "" {
-		svcs, err := loadServices("", lib)
+		svcs, err := loadServices("", lib, serviceNames(rt.Zones))
 		if err == nil {
 			rt.Services = svcs
 		}
@@ -182,7 +186,7 @@ func LoadDir(etc, lib string) (*Config, error) {
 			cfg.Zones[z.Name] = z
 		}
 	}
-	svcs, err := loadServices(etc, lib)
+	svcs, err := loadServices(etc, lib, serviceNames(cfg.Zones))
 	if err != nil {
 		return nil, err
 	}
@@ -208,25 +212,55 @@ func LoadDir(etc, lib string) (*Config, error) {
 	return cfg, nil
 }
 
-func loadServices(etc, lib string) (map[string]*Service, error) {
+// loadServices reads the definitions of the named services and of the services they
+// include, etc's file overriding lib's. Only the services zones name are read: a host has a
+// few hundred definitions, and parsing them all would cost more than the rest of the check.
+func loadServices(etc, lib string, names []string) (map[string]*Service, error) {
 	out := map[string]*Service{}
-	for _, dir := range []string{lib, etc} {
-		if dir == "" {
+	seen := map[string]bool{}
+	for len(names) > 0 {
+		name := names[0]
+		names = names[1:]
+		if seen[name] || strings.ContainsAny(name, "/\\") || name == "" {
 			continue
 		}
-		files, err := xmlFiles(filepath.Join(dir, "services"))
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range files {
+		seen[name] = true
+		for _, dir := range []string{lib, etc} {
+			if dir == "" {
+				continue
+			}
+			f := filepath.Join(dir, "services", name+".xml")
+			if _, err := os.Stat(f); err != nil {
+				continue // not defined here: a missing definition is reported where the zone names it
+			}
 			s, err := parseFile(f, ParseServiceXML)
 			if err != nil {
 				return nil, err
 			}
 			out[s.Name] = s
 		}
+		if s := out[name]; s != nil {
+			names = append(names, s.Includes...)
+		}
 	}
 	return out, nil
+}
+
+// serviceNames lists the services the zones name, in their service lists and rich rules.
+func serviceNames(zoneSets ...map[string]*Zone) []string {
+	var out []string
+	for _, zones := range zoneSets {
+		for _, z := range zones {
+			out = append(out, z.Services...)
+			for _, r := range z.RichRules {
+				if r.Element == "service" {
+					out = append(out, r.Value)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // xmlFiles lists dir/*.xml; a missing dir is empty.

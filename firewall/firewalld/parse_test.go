@@ -279,3 +279,25 @@ func FuzzParseListAllZones(f *testing.F) {
 		}
 	})
 }
+
+// TestLoadServicesReadsOnlyWhatZonesName checks that only the named services and what they
+// include are read, and that a name cannot reach outside the services directory.
+func TestLoadServicesReadsOnlyWhatZonesName(t *testing.T) {
+	lib := filepath.Join("testdata", "root", "usr", "lib", "firewalld")
+	got, err := loadServices("", lib, []string{"samba-client", "ssh", "no-such-service", "../zones/public"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for n := range got {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	if want := "netbios-ns samba-client ssh"; strings.Join(names, " ") != want {
+		t.Errorf("read %v; want %s (samba-client includes netbios-ns)", names, want)
+	}
+	zones := map[string]*Zone{"a": {Services: []string{"ssh", "http"}, RichRules: []*RichRule{{Element: "service", Value: "https"}, {Element: "port"}}}}
+	if got := strings.Join(serviceNames(zones), " "); got != "http https ssh" {
+		t.Errorf("serviceNames = %q", got)
+	}
+}
