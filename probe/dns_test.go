@@ -69,7 +69,9 @@ func TestDNSLookupAgainstRealServer(t *testing.T) {
 			l := &DNSLookup{Servers: []string{tt.server}, Timeout: 300 * time.Millisecond}
 			start := time.Now()
 			ans, err := l.Lookup(context.Background(), tt.host)
-			if took := time.Since(start); took > time.Second {
+			// a silent server never answers: ending at all shows the timeout ends it (the margin
+			// is for a loaded machine; how fast it ends is not what is tested)
+			if took := time.Since(start); took > 3*time.Second {
 				t.Errorf("took %v with a 300ms timeout", took)
 			}
 			if tt.wantKind == "" {

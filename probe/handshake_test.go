@@ -250,7 +250,9 @@ func TestHandshakeBounds(t *testing.T) {
 	h := &Handshaker{Timeout: 300 * time.Millisecond}
 	start := time.Now()
 	x := runExchange(t, h, "ws", "127.0.0.1", silent, "/")
-	if took := time.Since(start); took > 800*time.Millisecond {
+	// the server stays silent for 3 s: ending well before that shows the timeout ends it
+	// (the margin is for a loaded machine; how fast it ends is not what is tested)
+	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("exchange took %v with a 300ms timeout", took)
 	}
 	if x.Ending != EndSilent {
