@@ -72,3 +72,25 @@ func SourceFor(q Query, dst netip.Addr, layer string) (netip.Prefix, *report.Ste
 	}
 	return s, nil
 }
+
+// NotFound is the step of a search that found no instance for q. It is unknown when some
+// searches failed (errs), a drop when the instance was named (--instance, --name: the user
+// expects it to exist, and a client of a missing machine times out), and otherwise skipped:
+// the target is not in this account. kinds names what was searched ("EC2 or Lightsail
+// instance"); where lists the regions searched.
+func NotFound(layer, kinds string, q Query, where string, errs []string) report.Step {
+	st := report.Step{Layer: layer, Cause: report.CauseInstanceNotFound}
+	what := fmt.Sprintf("no %s found for %s in %s", kinds, q.Sought(), where)
+	switch {
+	case len(errs) > 0:
+		st.Decision, st.Cause = report.Unknown, ""
+		st.Detail = what + ", but some searches failed: " + strings.Join(errs, "; ")
+	case q.Instance != "" || q.Name != "":
+		st.Decision, st.Symptom = report.Drop, report.Timeout
+		st.Detail = what + " (searched with these credentials)"
+	default:
+		st.Decision = report.Skipped
+		st.Detail = what + " (searched with these credentials): the target is not an instance of this account, or it is in another region (--region)"
+	}
+	return st
+}

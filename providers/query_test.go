@@ -2,6 +2,7 @@ package providers
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/portpath/portpath/report"
@@ -102,5 +103,30 @@ func TestSought(t *testing.T) {
 func TestCheckWhat(t *testing.T) {
 	if got := (Check{Proto: "udp", Port: 53}).What(); got != "udp/53" {
 		t.Errorf("What() = %q, want udp/53", got)
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	byAddr := Query{Addrs: []netip.Addr{netip.MustParseAddr("203.0.113.5")}}
+	named := Query{Instance: "i-1"}
+	for _, c := range []struct {
+		name     string
+		q        Query
+		errs     []string
+		decision report.Decision
+		cause    string
+		detail   string
+	}{
+		{"by address: not in this account", byAddr, nil, report.Skipped, report.CauseInstanceNotFound, "no VM found for an instance owning 203.0.113.5 in r1, r2 (searched with these credentials): the target is not an instance"},
+		{"named: missing blocks", named, nil, report.Drop, report.CauseInstanceNotFound, "no VM found for instance i-1 in r1, r2 (searched with these credentials)"},
+		{"a search failed: unknown, never not found", named, []string{"r2: throttled"}, report.Unknown, "", "but some searches failed: r2: throttled"},
+	} {
+		st := NotFound("x.instance", "VM", c.q, "r1, r2", c.errs)
+		if st.Layer != "x.instance" || st.Decision != c.decision || st.Cause != c.cause || !strings.Contains(st.Detail, c.detail) {
+			t.Errorf("%s: %+v", c.name, st)
+		}
+		if (st.Decision == report.Drop) != (st.Symptom == report.Timeout) {
+			t.Errorf("%s: symptom %q", c.name, st.Symptom)
+		}
 	}
 }

@@ -38,8 +38,6 @@ type found struct {
 	ecs     []ecsHit
 	swas    []swasHit
 	errs    []string
-	// explicit is true when the instance was named (--instance, --name) rather than found by address.
-	explicit bool
 }
 
 // jsonList is the JSON-array string the RPC API takes for lists ("[\"a\",\"b\"]").
@@ -52,7 +50,7 @@ func jsonList(items []string) string {
 // then EIP, then private IP, then classic inner IP, each only for what is still not found)
 // and SWAS only for addresses ECS does not own, so the common case costs one call.
 func findInstances(ctx context.Context, q providers.Query, regions []string, cls map[string]clients) *found {
-	f := &found{regions: regions, explicit: q.Instance != "" || q.Name != ""}
+	f := &found{regions: regions}
 	var fmu sync.Mutex
 	providers.Parallel(regions, func(_ int, region string) {
 		c := cls[region]
@@ -320,22 +318,7 @@ func (f *found) steps(ctx context.Context, q providers.Query) []report.Step {
 }
 
 func (f *found) notFound(q providers.Query) report.Step {
-	what := q.Sought()
-	st := report.Step{Layer: "aliyun.instance", Cause: report.CauseInstanceNotFound}
-	regions := strings.Join(f.regions, ", ")
-	if len(f.errs) > 0 {
-		st.Decision, st.Cause = report.Unknown, ""
-		st.Detail = fmt.Sprintf("no ECS instance or lightweight server found for %s in %s, but some searches failed: %s", what, regions, strings.Join(f.errs, "; "))
-		return st
-	}
-	st.Detail = fmt.Sprintf("no ECS instance or lightweight server found for %s in %s (searched with these credentials)", what, regions)
-	if f.explicit {
-		st.Decision, st.Symptom = report.Drop, report.Timeout
-		return st
-	}
-	st.Decision, st.Cause = report.Skipped, ""
-	st.Detail += ": the target is not an instance of this account, or it is in another region (--region)"
-	return st
+	return providers.NotFound("aliyun.instance", "ECS instance or lightweight server", q, strings.Join(f.regions, ", "), f.errs)
 }
 
 // evalECS answers for one ECS instance: its status, then per destination address the

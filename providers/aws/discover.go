@@ -39,8 +39,6 @@ type found struct {
 	ls      []lsHit
 	// errs are the searches that failed, one line each.
 	errs []string
-	// explicit is true when the instance was named (--instance, --name) rather than found by address.
-	explicit bool
 }
 
 // publicIPFilter finds instances by a public IPv4 address associated with any interface.
@@ -65,7 +63,7 @@ func addrFilters(addrs []netip.Addr) map[string][]string {
 
 // findInstances searches every region at once, EC2 and Lightsail side by side.
 func findInstances(ctx context.Context, q providers.Query, regions []string, cl func(string) clients, everyRegionLightsail bool) *found {
-	f := &found{regions: regions, explicit: q.Instance != "" || q.Name != ""}
+	f := &found{regions: regions}
 	var mu sync.Mutex
 	providers.Parallel(regions, func(_ int, region string) {
 		c := cl(region)
@@ -294,32 +292,7 @@ func (f *found) steps(ctx context.Context, q providers.Query) []report.Step {
 }
 
 func (f *found) notFound(q providers.Query) report.Step {
-	var as []string
-	for _, a := range q.Addrs {
-		as = append(as, a.String())
-	}
-	what := "no EC2 or Lightsail instance owns " + strings.Join(as, ", ")
-	switch {
-	case q.Instance != "":
-		what = "EC2 instance " + q.Instance + " does not exist"
-	case q.Name != "":
-		what = "no EC2 or Lightsail instance is named " + q.Name
-	}
-	st := report.Step{Layer: "aws.instance", Cause: report.CauseInstanceNotFound}
-	regions := strings.Join(f.regions, ", ")
-	if len(f.errs) > 0 {
-		st.Decision, st.Cause = report.Unknown, ""
-		st.Detail = fmt.Sprintf("%s in %s as far as could be asked; some searches failed: %s", what, regions, strings.Join(f.errs, "; "))
-		return st
-	}
-	st.Detail = fmt.Sprintf("%s in %s (searched with these credentials)", what, regions)
-	if f.explicit {
-		st.Decision, st.Symptom = report.Drop, report.Timeout
-		return st
-	}
-	st.Decision = report.Skipped
-	st.Detail += ": the target is not an instance of this account, or it is in another region (--region)"
-	return st
+	return providers.NotFound("aws.instance", "EC2 or Lightsail instance", q, strings.Join(f.regions, ", "), f.errs)
 }
 
 // evalEC2 answers for one EC2 instance: its state, then per destination address the route,

@@ -34,12 +34,11 @@ type lhHit struct {
 
 // found is what the search in every region gave.
 type found struct {
-	cvm      []cvmHit
-	lh       []lhHit
-	regions  []string
-	foreign  []string // regions the API says are not Tencent Cloud's (a shared --region list)
-	errs     []string
-	explicit bool // the instance was named (--instance, --name), so not finding it blocks
+	cvm     []cvmHit
+	lh      []lhHit
+	regions []string
+	foreign []string // regions the API says are not Tencent Cloud's (a shared --region list)
+	errs    []string
 }
 
 func isPrivate(a netip.Addr) bool {
@@ -107,7 +106,7 @@ func regionCode(err error) bool {
 
 // findInstances searches every region for CVM and Lighthouse instances, all at once.
 func findInstances(ctx context.Context, q providers.Query, cl []clients) *found {
-	f := &found{explicit: q.Instance != "" || q.Name != ""}
+	f := &found{}
 	var mu sync.Mutex
 	providers.Parallel(cl, func(_ int, c clients) {
 		var wg sync.WaitGroup
@@ -271,30 +270,15 @@ func (f *found) steps(ctx context.Context, q providers.Query) []report.Step {
 }
 
 func (f *found) notFound(q providers.Query) report.Step {
-	what := q.Sought()
-	st := report.Step{Layer: "tencent.instance", Cause: report.CauseInstanceNotFound}
-	regions := strings.Join(f.regions, ", ")
 	if len(f.regions) == 0 {
-		st.Decision, st.Cause = report.Skipped, ""
-		st.Detail = fmt.Sprintf("none of the regions asked (%s) is a Tencent Cloud region", strings.Join(f.foreign, ", "))
-		return st
+		return report.Step{Layer: "tencent.instance", Decision: report.Skipped,
+			Detail: fmt.Sprintf("none of the regions asked (%s) is a Tencent Cloud region", strings.Join(f.foreign, ", "))}
 	}
+	where := strings.Join(f.regions, ", ")
 	if len(f.foreign) > 0 {
-		regions += fmt.Sprintf(" (%s: not Tencent Cloud regions)", strings.Join(f.foreign, ", "))
+		where += fmt.Sprintf(" (%s: not Tencent Cloud regions)", strings.Join(f.foreign, ", "))
 	}
-	if len(f.errs) > 0 {
-		st.Decision, st.Cause = report.Unknown, ""
-		st.Detail = fmt.Sprintf("no CVM or Lighthouse instance found for %s in %s, but some searches failed: %s", what, regions, strings.Join(f.errs, "; "))
-		return st
-	}
-	st.Detail = fmt.Sprintf("no CVM or Lighthouse instance found for %s in %s (searched with these credentials)", what, regions)
-	if f.explicit {
-		st.Decision, st.Symptom = report.Drop, report.Timeout
-		return st
-	}
-	st.Decision = report.Skipped
-	st.Detail += ": the target is not an instance of this account, or it is in another region (--region)"
-	return st
+	return providers.NotFound("tencent.instance", "CVM or Lighthouse instance", q, where, f.errs)
 }
 
 func parseAddrs(ss []*string) []netip.Addr {
