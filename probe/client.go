@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,8 @@ type ClientOptions struct {
 	ProcRoot string
 	// Timeout bounds connecting to a configured proxy; zero means DefaultTimeout.
 	Timeout time.Duration
+	// Deadline, when set, ends that connection attempt however much of Timeout is left.
+	Deadline time.Time
 	// Dial connects to the proxy; nil means a net.Dialer.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
@@ -42,18 +45,27 @@ func (o ClientOptions) procRoot() string {
 // whether a private target is on a local network (client.route), and the free ephemeral
 // ports towards the target (client.ports). They run at the same time, within ctx.
 func ClientSteps(ctx context.Context, o ClientOptions, t report.Target, addrs []netip.Addr) []report.Step {
-	var proxy, fake, route, ports []report.Step
+	return StartClient(ctx, o, t)(addrs)
+}
+
+// StartClient begins at once the client steps that need no address — the proxy variables
+// (with a connection to the proxy) and the ephemeral-port state, whose socket table takes
+// the kernel a while to list — so that they run while the target's name is resolved. judge
+// waits for them and judges the addresses: fake-IP answers, routes, free ports.
+func StartClient(ctx context.Context, o ClientOptions, t report.Target) (judge func(addrs []netip.Addr) []report.Step) {
+	var proxy []report.Step
+	var state EphemeralState
+	var stateErr error
+	proto := portProto(t)
 	var wg sync.WaitGroup
 	wg.Go(func() { proxy = proxySteps(ctx, o, t) })
-	wg.Go(func() { fake = FakeIPSteps(t, addrs) })
-	wg.Go(func() { route = routeSteps(o, addrs) })
-	wg.Go(func() { ports = portSteps(o, t, addrs) })
-	wg.Wait()
-	var out []report.Step
-	for _, s := range [][]report.Step{proxy, fake, route, ports} {
-		out = append(out, s...)
+	wg.Go(func() { state, stateErr = readEphemeral(o.procRoot(), proto) })
+	return func(addrs []netip.Addr) []report.Step {
+		route := routeSteps(o, addrs)
+		wg.Wait()
+		out := slices.Concat(proxy, FakeIPSteps(t, addrs), route)
+		return append(out, portSteps(state, stateErr, proto, t, addrs)...)
 	}
-	return out
 }
 
 // fakeIPRange is where proxy software in fake-ip mode (Clash, Mihomo, Surge, sing-box)
@@ -184,7 +196,7 @@ func proxySteps(ctx context.Context, o ClientOptions, t report.Target) []report.
 		return []report.Step{{Layer: "client.proxy", Decision: report.Allow,
 			Detail: fmt.Sprintf("%s is set, but NO_PROXY (or a loopback target) makes programs connect to %s directly", u.Var, t.Host)}}
 	}
-	p := &Prober{Timeout: o.Timeout, Dial: o.Dial}
+	p := &Prober{Timeout: o.Timeout, Deadline: o.Deadline, Dial: o.Dial}
 	ps := proxyProbe(ctx, p, u.Proxy)
 	bypass := fmt.Sprintf("export NO_PROXY=%s  # connect to %s without the proxy (or: unset %s)", t.Host, t.Host, u.Var)
 	st := report.Step{Layer: "client.proxy", Cause: report.CauseClientProxy}

@@ -222,14 +222,17 @@ func ephemeralFix(s EphemeralState, u PortUse) []string {
 	return fix
 }
 
-// portSteps reads the ephemeral-port state and judges each destination; nothing for an
-// unreadable state other than an unknown step saying why.
-func portSteps(o ClientOptions, t report.Target, addrs []netip.Addr) []report.Step {
-	proto := t.Transport
-	if proto != "udp" {
-		proto = "tcp"
+// portProto is the protocol whose ephemeral ports a connection to t takes.
+func portProto(t report.Target) string {
+	if t.Transport == "udp" {
+		return "udp"
 	}
-	s, err := readEphemeral(o.procRoot(), proto)
+	return "tcp"
+}
+
+// portSteps judges each destination against the ephemeral-port state; an unreadable state
+// is one unknown step saying why.
+func portSteps(s EphemeralState, err error, proto string, t report.Target, addrs []netip.Addr) []report.Step {
 	if err != nil {
 		return []report.Step{{Layer: "client.ports", Decision: report.Unknown,
 			Detail: "the ephemeral ports could not be counted: " + err.Error()}}

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"net/netip"
 	"strings"
 	"testing"
@@ -153,8 +154,8 @@ func TestReadEphemeralErrors(t *testing.T) {
 	if _, err := readEphemeral(t.TempDir(), "tcp"); err == nil || !strings.Contains(err.Error(), "ip_local_port_range") {
 		t.Errorf("missing range: %v", err)
 	}
-	steps := portSteps(ClientOptions{ProcRoot: t.TempDir()}, report.Target{Port: 80, Transport: "tcp"}, addrs("192.0.2.1"))
-	if len(steps) != 1 || steps[0].Decision != report.Unknown {
+	steps := ClientSteps(context.Background(), ClientOptions{ProcRoot: t.TempDir(), Getenv: envOf(nil)}, report.Target{Port: 80, Transport: "tcp"}, addrs("192.0.2.1"))
+	if len(steps) != 1 || steps[0].Layer != "client.ports" || steps[0].Decision != report.Unknown {
 		t.Errorf("steps %+v", steps)
 	}
 }

@@ -26,6 +26,8 @@ import (
 type Handshaker struct {
 	// Timeout bounds the connection and the handshake together; zero means DefaultTimeout.
 	Timeout time.Duration
+	// Deadline, when set, ends the exchange however much of Timeout is left (the check's budget).
+	Deadline time.Time
 	// Dial opens the connection; nil means a net.Dialer.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// Roots are the CAs a certificate chain must lead to; nil means the system's.
@@ -43,8 +45,11 @@ var ErrNotConnected = errors.New("not connected")
 func (h *Handshaker) Exchange(ctx context.Context, t report.Target, a netip.Addr) (Exchange, error) {
 	x := Exchange{Target: t, Address: a.Unmap().String(), Expect: Expect(t), Now: time.Now()}
 	timeout := DefaultTimeout
-	if h != nil && h.Timeout > 0 {
-		timeout = h.Timeout
+	if h != nil {
+		timeout = waitFor(h.Timeout, h.Deadline)
+	}
+	if timeout <= 0 {
+		return x, fmt.Errorf("%w: %w", ErrNotConnected, errNoTimeLeft)
 	}
 	dial := (&Prober{}).dialer()
 	if h != nil && h.Dial != nil {

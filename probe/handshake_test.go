@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -269,5 +270,18 @@ func TestHandshakeBounds(t *testing.T) {
 	cancel()
 	if _, err := h.Exchange(ctx, tgt, silent.Addr()); err == nil {
 		t.Error("a cancelled exchange reported no error")
+	}
+	// the check's deadline ends the exchange before a long timeout would
+	h = &Handshaker{Timeout: time.Minute, Deadline: time.Now().Add(300 * time.Millisecond)}
+	start = time.Now()
+	if x := runExchange(t, h, "ws", "127.0.0.1", silent, "/"); x.Ending != EndSilent {
+		t.Errorf("with a deadline: ending %q, want silent", x.Ending)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("exchange took %v with a deadline 300ms away", took)
+	}
+	h.Deadline = time.Now().Add(-time.Second)
+	if _, err := h.Exchange(t.Context(), tgt, silent.Addr()); !errors.Is(err, ErrNotConnected) || !strings.Contains(err.Error(), "used up") {
+		t.Errorf("past deadline: err %v, want not connected, time used up", err)
 	}
 }

@@ -24,17 +24,35 @@ const maxParallel = 8
 type Prober struct {
 	// Timeout bounds each connection attempt; zero means DefaultTimeout.
 	Timeout time.Duration
+	// Deadline, when set, is when every attempt ends, however much of Timeout is left: the
+	// end of the check's budget. An attempt that ends there is a timeout like any other.
+	Deadline time.Time
 	// Dial opens the connection; nil means a net.Dialer. It should return when ctx is done;
 	// the probe stops waiting for it shortly after (abandonAfter).
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 func (p *Prober) timeout() time.Duration {
-	if p == nil || p.Timeout <= 0 {
+	if p == nil {
 		return DefaultTimeout
 	}
-	return p.Timeout
+	return waitFor(p.Timeout, p.Deadline)
 }
+
+// waitFor is how long an attempt starting now may wait: timeout (DefaultTimeout when not
+// positive), cut at deadline when one is set; not positive when the deadline has passed.
+func waitFor(timeout time.Duration, deadline time.Time) time.Duration {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	if !deadline.IsZero() {
+		timeout = min(timeout, time.Until(deadline))
+	}
+	return timeout
+}
+
+// errNoTimeLeft is the error of an attempt whose deadline passed before it started.
+var errNoTimeLeft = errors.New("the check's --timeout was used up before this attempt started")
 
 func (p *Prober) dialer() func(ctx context.Context, network, address string) (net.Conn, error) {
 	if p == nil || p.Dial == nil {
@@ -89,6 +107,9 @@ func (p *Prober) probeOne(ctx context.Context, t report.Target, a netip.Addr) re
 		return stopped(layer, a, err)
 	}
 	timeout := p.timeout()
+	if timeout <= 0 {
+		return stopped(layer, a, errNoTimeLeft)
+	}
 	network := "tcp"
 	if t.Transport == "udp" {
 		network = "udp"

@@ -147,6 +147,28 @@ func TestProbeTCPFiltered(t *testing.T) {
 	}
 }
 
+// A deadline before the timeout ends the attempt there, and it is a timeout (a drop), not
+// a stopped check; a deadline already past leaves the address untried and unknown.
+func TestProbeDeadline(t *testing.T) {
+	p := &Prober{Timeout: time.Minute, Deadline: time.Now().Add(150 * time.Millisecond), Dial: blockingDial}
+	start := time.Now()
+	s := one(t, p.Probe(context.Background(), tcpTarget(8282), []netip.Addr{lo4}))
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("the deadline did not end the attempt: %s", took)
+	}
+	if s.Decision != report.Drop || s.Symptom != report.Timeout {
+		t.Errorf("step %+v, want drop timeout", s)
+	}
+	if strings.Contains(s.Detail, "1m0s") || !strings.Contains(s.Detail, "no answer within 1") {
+		t.Errorf("detail %q, want the wait the deadline left, not the timeout", s.Detail)
+	}
+	p.Deadline = time.Now().Add(-time.Second)
+	s = one(t, p.Probe(context.Background(), tcpTarget(8282), []netip.Addr{lo4}))
+	if s.Decision != report.Unknown || s.Symptom != "" || !strings.Contains(s.Error, "--timeout was used up") {
+		t.Errorf("past deadline: step %+v, want unknown and why", s)
+	}
+}
+
 func TestProbeDialThatIgnoresContext(t *testing.T) {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })

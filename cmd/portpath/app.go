@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/portpath/portpath/probe"
 	"github.com/portpath/portpath/report"
@@ -15,11 +16,11 @@ import (
 const appParallel = 8
 
 // startApp begins the application-protocol step (app.protocol) for every address, at the
-// same time as the connect probe and within the same --timeout: each address gets one
+// same time as the connect probe and within the same --timeout (and the check's deadline): each address gets one
 // connection and at most one handshake. The returned function waits for the handshakes and
 // classifies them; it takes the cloud steps, which say whether the server is in mainland
 // China (where a reset of an unfiled domain is the ICP filing block).
-func startApp(ctx context.Context, o *checkOptions, t report.Target, addrs []netip.Addr) func(cloud []report.Step) []report.Step {
+func startApp(ctx context.Context, o *checkOptions, t report.Target, addrs []netip.Addr, deadline time.Time) func(cloud []report.Step) []report.Step {
 	skipped := func(detail string) func([]report.Step) []report.Step {
 		return func([]report.Step) []report.Step {
 			return []report.Step{{Layer: probe.AppLayer, Decision: report.Skipped, Detail: detail}}
@@ -35,7 +36,7 @@ func startApp(ctx context.Context, o *checkOptions, t report.Target, addrs []net
 	case len(addrs) == 0:
 		return skipped("no address to connect to")
 	}
-	h := &probe.Handshaker{Timeout: o.Timeout, UserAgent: "portpath/" + version}
+	h := &probe.Handshaker{Timeout: o.Timeout, Deadline: deadline, UserAgent: "portpath/" + version}
 	if o.Prober != nil {
 		h.Dial = o.Prober.Dial
 	}

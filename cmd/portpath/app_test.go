@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,6 +195,42 @@ func TestCheckAppDropped(t *testing.T) {
 	}
 	if r.Verdict != report.Blocked || r.Symptom == nil || r.Symptom.Observed != report.Timeout {
 		t.Errorf("verdict %s symptom %+v; want blocked, observed timeout", r.Verdict, r.Symptom)
+	}
+}
+
+// slowResolver answers like loopbackResolver after a delay.
+type slowResolver time.Duration
+
+func (d slowResolver) LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error) {
+	select {
+	case <-time.After(time.Duration(d)):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return loopbackResolver{}.LookupNetIP(ctx, network, host)
+}
+
+// --timeout is one budget: a lookup that takes most of it leaves the probe the rest, and the
+// report says so; one that outlasts it is a DNS failure, not a wait beyond --timeout.
+func TestCheckTimeoutIsOneBudget(t *testing.T) {
+	plain, _, _, _, _ := appServers(t)
+	target := "ws://app.test:" + plain[strings.LastIndexByte(plain, ':')+1:] + "/ws"
+	r := checkJSON(t, target, 400*time.Millisecond, func(o *checkOptions) { o.Resolver = slowResolver(250 * time.Millisecond) })
+	if !slices.ContainsFunc(r.Notes, func(n string) bool {
+		return strings.Contains(n, "the DNS lookup took") && strings.Contains(n, "of --timeout 400ms")
+	}) {
+		t.Errorf("no note on the time the lookup took: %q", r.Notes)
+	}
+	if s := appStep(t, r); s.Decision != report.Allow {
+		t.Errorf("app.protocol %s %q: the rest of the budget should do for a loopback server", s.Decision, s.Detail)
+	}
+	r = checkJSON(t, target, 200*time.Millisecond, func(o *checkOptions) { o.Resolver = slowResolver(time.Minute) })
+	if r.Cause == nil || r.Cause.Code != report.CauseDNSFailure {
+		t.Errorf("cause %+v, want DNS_FAILURE when the lookup outlasts --timeout", r.Cause)
+	}
+	r = checkJSON(t, target, time.Second)
+	if slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "the DNS lookup took") }) {
+		t.Errorf("a quick lookup got the note: %q", r.Notes)
 	}
 }
 

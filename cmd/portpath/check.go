@@ -102,7 +102,7 @@ credentials a cloud's step is skipped and says how to provide them.
 	}
 	f := cmd.Flags()
 	f.String("from", "0.0.0.0/0", "source address or CIDR the question is asked for")
-	f.Duration("timeout", probe.DefaultTimeout, "how long the probe waits for each connection")
+	f.Duration("timeout", probe.DefaultTimeout, "how long the check waits for the network: the DNS lookup, the connections and the handshakes share it")
 	f.Bool("no-probe", false, "do not connect to the target; evaluate the evidence only")
 	f.Bool("local", false, "also read this host's firewall and sockets (run it on the server)")
 	addEvidenceFlags(f)
@@ -169,13 +169,24 @@ func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
 	}
 	r := report.Report{Target: tgt, Source: sourceOf(o.From)}
 
-	res := resolveTarget(ctx, o, tgt) // the dns and cdn steps (client.go)
+	// --timeout is the one budget of everything that waits for the network: the DNS lookup,
+	// the connections, the handshakes and the client steps all end by this deadline.
+	timeout := cmpOr(o.Timeout, probe.DefaultTimeout)
+	deadline := time.Now().Add(timeout)
+	clientSteps, stopClient := startClient(ctx, o, tgt, deadline) // the client.* steps run from here on (client.go)
+	defer stopClient()
+	res := resolveTarget(ctx, o, tgt, deadline) // the dns and cdn steps (client.go)
 	r.Steps = append(r.Steps, res.Steps...)
 	if res.Failed {
 		return report.Merge(r), nil
 	}
-	clientSteps := startClient(ctx, o, tgt, res.Addrs) // the client.* steps run from here on (client.go)
-	addrs, pathAddrs := res.Addrs, res.Path            // pathAddrs: --origin behind a CDN, else addrs
+	addrs, pathAddrs := res.Addrs, res.Path // pathAddrs: --origin behind a CDN, else addrs
+	// What the lookup left of the budget is the connections' and handshakes' time.
+	if left := time.Until(deadline); !o.NoProbe && left < timeout/2 {
+		took := timeout - left
+		r.Notes = append(r.Notes, fmt.Sprintf("the DNS lookup took %s of --timeout %s, which left the connections %s: a slow server may look like a drop; run again with a longer --timeout",
+			took.Round(time.Millisecond), timeout, max(left, 0).Round(time.Millisecond)))
+	}
 	for _, a := range addrs {
 		r.Target.Addresses = append(r.Target.Addresses, a.String())
 	}
@@ -205,18 +216,19 @@ func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
 		loaded <- nil
 	}
 	cloudSteps := startCloud(ctx, o.Cloud, r.Target, pathAddrs, o.From) // the clouds are asked while the probe runs
-	appSteps := startApp(ctx, o, tgt, addrs)                            // the protocol handshake too (app.go)
+	appSteps := startApp(ctx, o, tgt, addrs, deadline)                  // the protocol handshake too (app.go)
 	var wg sync.WaitGroup
 	var probeSteps []report.Step
-	if !o.NoProbe {
+	switch {
+	case o.NoProbe:
+		r.Steps = append(r.Steps, report.Step{Layer: "probe." + tgt.Transport, Decision: report.Skipped, Detail: "not probed (--no-probe)"})
+	default:
 		p := o.Prober
 		if p == nil {
 			p = &probe.Prober{}
 		}
-		p.Timeout = o.Timeout
+		p.Timeout, p.Deadline = timeout, deadline
 		wg.Go(func() { probeSteps = p.Probe(ctx, tgt, addrs) })
-	} else {
-		r.Steps = append(r.Steps, report.Step{Layer: "probe." + tgt.Transport, Decision: report.Skipped, Detail: "not probed (--no-probe)"})
 	}
 	if err := <-loaded; err != nil {
 		wg.Wait()
@@ -244,7 +256,7 @@ func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
 	cloud := cloudSteps()
 	r.Steps = append(r.Steps, cloud...)
 	r.Steps = append(r.Steps, appSteps(cloud)...)
-	r.Steps = append(r.Steps, clientSteps()...)
+	r.Steps = append(r.Steps, clientSteps(addrs)...)
 	finishClient(&r, o, res, probeSteps, cloud)
 	return report.Merge(r), nil
 }

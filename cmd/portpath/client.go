@@ -93,20 +93,20 @@ type resolution struct {
 // resolveTarget looks the target's host up (github.com/miekg/dns against the system's
 // servers, or --dns-server; the Resolver seam when a test sets one) and judges the answer:
 // DNS_FAILURE, DNS_WRONG_IP against --expect-ip, CDN_IN_PATH / CDN_PORT_UNSUPPORTED.
-func resolveTarget(ctx context.Context, o *checkOptions, tgt report.Target) resolution {
+func resolveTarget(ctx context.Context, o *checkOptions, tgt report.Target, deadline time.Time) resolution {
 	var res resolution
 	var ans probe.DNSAnswer
 	var err error
+	// One deadline for the whole lookup, however many servers are asked: the check's.
+	dctx, cancel := context.WithDeadline(ctx, deadline)
 	if o.Resolver != nil {
 		ans = probe.DNSAnswer{Host: tgt.Host, Via: probe.SystemResolverName}
-		ans.Addrs, err = probe.Resolve(ctx, o.Resolver, tgt.Host)
+		ans.Addrs, err = probe.Resolve(dctx, o.Resolver, tgt.Host)
 	} else {
-		// One deadline for the whole lookup, however many servers are asked.
-		dctx, cancel := context.WithTimeout(ctx, cmpOr(o.Timeout, probe.DefaultTimeout))
-		l := &probe.DNSLookup{Servers: o.Client.DNSServers, Timeout: min(cmpOr(o.Timeout, probe.DefaultTimeout), probe.DefaultDNSTimeout)}
+		l := &probe.DNSLookup{Servers: o.Client.DNSServers, Timeout: min(time.Until(deadline), probe.DefaultDNSTimeout)}
 		ans, err = l.Lookup(dctx, tgt.Host)
-		cancel()
 	}
+	cancel()
 	_, perr := netip.ParseAddr(tgt.Host)
 	literal := perr == nil
 	cdn := probe.CDNStep(probe.KnownCDNs(), tgt, ans.Chain, ans.Addrs, o.Client.Origin)
@@ -132,40 +132,26 @@ func resolveTarget(ctx context.Context, o *checkOptions, tgt report.Target) reso
 	return res
 }
 
-// startClient runs the client.* steps while the caller goes on (the probe runs meanwhile),
-// under the probe's timeout; wait returns their steps. They describe this machine, so
-// they run only when it is the client (not with --no-probe); fake-IP answers are always judged.
-func startClient(ctx context.Context, o *checkOptions, tgt report.Target, addrs []netip.Addr) (wait func() []report.Step) {
+// startClient begins the client.* steps before the name is resolved (what needs no address
+// runs while DNS is asked), within the check's deadline; wait judges the addresses once they
+// are known and returns the steps, stop ends what is still running. The steps describe this
+// machine, so they run only when it is the client (not with --no-probe); fake-IP answers
+// are always judged.
+func startClient(ctx context.Context, o *checkOptions, tgt report.Target, deadline time.Time) (wait func(addrs []netip.Addr) []report.Step, stop func()) {
 	if o.NoProbe {
-		steps := probe.FakeIPSteps(tgt, addrs)
-		return func() []report.Step { return steps }
+		return func(addrs []netip.Addr) []report.Step { return probe.FakeIPSteps(tgt, addrs) }, func() {}
 	}
-	timeout := o.Timeout
-	if timeout <= 0 {
-		timeout = probe.DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	var remote []netip.Addr
-	for _, a := range addrs {
-		if !firewall.IsLocal(a) {
-			remote = append(remote, a)
-		}
-	}
-	co := probe.ClientOptions{Getenv: o.Client.Getenv, ProcRoot: o.Client.ProcRoot, Timeout: timeout}
-	done := make(chan []report.Step, 1)
-	go func() {
-		steps := probe.ClientSteps(ctx, co, tgt, addrs)
-		// A private address of this very host needs no route: drop its client.route step.
-		steps = slices.DeleteFunc(steps, func(s report.Step) bool {
-			a, err := netip.ParseAddr(s.Address)
-			return s.Layer == "client.route" && err == nil && !slices.Contains(remote, a)
-		})
-		done <- steps
-	}()
-	return func() []report.Step {
+	ctx, cancel := context.WithCancel(ctx)
+	co := probe.ClientOptions{Getenv: o.Client.Getenv, ProcRoot: o.Client.ProcRoot, Timeout: o.Timeout, Deadline: deadline}
+	judge := probe.StartClient(ctx, co, tgt)
+	return func(addrs []netip.Addr) []report.Step {
 		defer cancel()
-		return <-done
-	}
+		// A private address of this very host needs no route: drop its client.route step.
+		return slices.DeleteFunc(judge(addrs), func(s report.Step) bool {
+			a, err := netip.ParseAddr(s.Address)
+			return s.Layer == "client.route" && err == nil && firewall.IsLocal(a)
+		})
+	}, cancel
 }
 
 // finishClient adds what only the probe and the providers can tell the DNS step: answers
