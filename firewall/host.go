@@ -74,6 +74,8 @@ type Host struct {
 	// rulesRead is true when at least one rule source was read; rulesErr says why rules are missing.
 	rulesRead bool
 	rulesErr  error
+	// iptRead is true when iptables rules came from a file: the live iptables-nft tables are then not read again from nft.
+	iptRead bool
 	// origins lists the rule sources read, for the step detail.
 	origins []string
 	sockets *sockets.Table
@@ -93,6 +95,17 @@ type openedFrontend struct {
 // Load reads the evidence. Only bad files are errors (*InputError); anything the live host
 // does not let us read becomes an unknown step later, with the reason.
 func Load(ctx context.Context, o Options) (*Host, error) {
+	h, err := LoadFiles(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	h.LoadRest(ctx, o)
+	return h, nil
+}
+
+// LoadFiles reads the evidence files of o, the part of Load that can fail: a caller checks
+// them before it goes on, and reads the rest (LoadRest) while it does.
+func LoadFiles(ctx context.Context, o Options) (*Host, error) {
 	h := &Host{offline: o.Offline(), inIface: o.InIface}
 	h.env.IPForward = true // a published container port needs forwarding; offline we assume the host has it on
 	var iptRead bool
@@ -140,17 +153,26 @@ func Load(ctx context.Context, o Options) (*Host, error) {
 			}
 		}
 	}
-	if o.Live {
-		h.loadLive(ctx, o, iptRead)
-	}
+	h.iptRead = iptRead
 	for _, f := range o.Frontends {
-		if f.Path == "" && !o.Live {
-			continue
-		}
 		if f.Path != "" {
 			if _, err := os.Stat(f.Path); err != nil {
 				return nil, &InputError{fmt.Errorf("%s %s: %w", f.Flag, f.Path, errors.Unwrap(err))}
 			}
+		}
+	}
+	return h, nil
+}
+
+// LoadRest reads what LoadFiles did not, on a Host it returned for the same o: with o.Live
+// this host's rules, sockets and firewall tools; and the tools' files.
+func (h *Host) LoadRest(ctx context.Context, o Options) {
+	if o.Live {
+		h.loadLive(ctx, o, h.iptRead)
+	}
+	for _, f := range o.Frontends {
+		if f.Path == "" && !o.Live {
+			continue
 		}
 		fe, err := f.Open(ctx, frontend.Source{Path: f.Path, Live: o.Live && f.Path == ""})
 		if errors.Is(err, frontend.ErrAbsent) {
@@ -158,7 +180,6 @@ func Load(ctx context.Context, o Options) (*Host, error) {
 		}
 		h.frontends = append(h.frontends, openedFrontend{layer: f.Layer, fe: fe, err: err})
 	}
-	return h, nil
 }
 
 func (h *Host) addIPTables(s iptables.Snapshot) error {

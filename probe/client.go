@@ -59,7 +59,7 @@ func StartClient(ctx context.Context, o ClientOptions, t report.Target) (judge f
 	proto := portProto(t)
 	var wg sync.WaitGroup
 	wg.Go(func() { proxy = proxySteps(ctx, o, t) })
-	wg.Go(func() { state, stateErr = readEphemeral(o.procRoot(), proto) })
+	wg.Go(func() { state, stateErr = readEphemeral(ctx, o.procRoot(), proto) })
 	return func(addrs []netip.Addr) []report.Step {
 		route := routeSteps(o, addrs)
 		wg.Wait()

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -244,7 +245,7 @@ func portSteps(s EphemeralState, err error, proto string, t report.Target, addrs
 	return out
 }
 
-func readEphemeral(root, proto string) (EphemeralState, error) {
+func readEphemeral(ctx context.Context, root, proto string) (EphemeralState, error) {
 	s := EphemeralState{TWReuse: -1}
 	read := func(rel string) (string, error) {
 		b, err := os.ReadFile(filepath.Join(root, rel))
@@ -270,7 +271,15 @@ func readEphemeral(root, proto string) (EphemeralState, error) {
 			s.TWReuse = n
 		}
 	}
-	// The two files are read at the same time: each walks the kernel's whole socket hash.
+	// This machine's TCP sockets come from one sock_diag walk of the kernel's tables; the
+	// tcp and tcp6 files (a copy, or where netlink is refused) are read at the same time,
+	// as each walks the tables once more.
+	if root == DefaultProcRoot && proto == "tcp" {
+		if ss, err := sockets.DumpTCP(ctx); err == nil {
+			s.Sockets = ss
+			return s, nil
+		}
+	}
 	files := []struct {
 		name string
 		v6   bool

@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -97,7 +98,7 @@ func TestEphemeralFromRealDumps(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := readEphemeral(tt.root, "tcp")
+			s, err := readEphemeral(context.Background(), tt.root, "tcp")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,11 +152,33 @@ func TestEphemeralCountsListenersAndUDP(t *testing.T) {
 }
 
 func TestReadEphemeralErrors(t *testing.T) {
-	if _, err := readEphemeral(t.TempDir(), "tcp"); err == nil || !strings.Contains(err.Error(), "ip_local_port_range") {
+	if _, err := readEphemeral(context.Background(), t.TempDir(), "tcp"); err == nil || !strings.Contains(err.Error(), "ip_local_port_range") {
 		t.Errorf("missing range: %v", err)
 	}
 	steps := ClientSteps(context.Background(), ClientOptions{ProcRoot: t.TempDir(), Getenv: envOf(nil)}, report.Target{Port: 80, Transport: "tcp"}, addrs("192.0.2.1"))
 	if len(steps) != 1 || steps[0].Layer != "client.ports" || steps[0].Decision != report.Unknown {
 		t.Errorf("steps %+v", steps)
+	}
+}
+
+// The live state counts this machine's own connections: three to one loopback port, whatever
+// else runs here, are three taken ports towards it.
+func TestReadEphemeralLive(t *testing.T) {
+	ln, port := listenTCP(t, lo4)
+	for range 3 {
+		c, err := net.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	s, err := readEphemeral(t.Context(), DefaultProcRoot, "tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := netip.AddrPortFrom(lo4, uint16(port))
+	u := s.Use("tcp", dst)
+	if u.ToDest != 3 || u.ByState["ESTABLISHED"] != 3 {
+		t.Errorf("to %s: %d taken (%v), want 3 ESTABLISHED", dst, u.ToDest, u.ByState)
 	}
 }

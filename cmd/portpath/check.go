@@ -175,7 +175,21 @@ func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
 	deadline := time.Now().Add(timeout)
 	clientSteps, stopClient := startClient(ctx, o, tgt, deadline) // the client.* steps run from here on (client.go)
 	defer stopClient()
+	// Evidence files are read while DNS is asked, and rejected when broken before the probe
+	// goes on the wire; the host's live state is read while the probe runs.
+	hctx, cancel := context.WithTimeout(ctx, hostReadTimeout)
+	defer cancel()
+	var host *firewall.Host
+	filesRead := make(chan error, 1)
+	go func() {
+		var err error
+		host, err = firewall.LoadFiles(hctx, o.Host)
+		filesRead <- err
+	}()
 	res := resolveTarget(ctx, o, tgt, deadline) // the dns and cdn steps (client.go)
+	if err := <-filesRead; err != nil {
+		return r, err
+	}
 	r.Steps = append(r.Steps, res.Steps...)
 	if res.Failed {
 		return report.Merge(r), nil
@@ -196,25 +210,13 @@ func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
 	for _, a := range pathAddrs {
 		local = local || firewall.IsLocal(a)
 	}
-	// Evidence files are read (and rejected when broken) before the probe goes on the wire;
-	// the host's live state alone is read while the probe runs.
 	hostOpts := o.Host
 	hostOpts.Live = local
-	hctx, cancel := context.WithTimeout(ctx, hostReadTimeout)
-	defer cancel()
-	var host *firewall.Host
-	loaded := make(chan error, 1)
+	loaded := make(chan struct{})
 	go func() {
-		var err error
-		host, err = firewall.Load(hctx, hostOpts)
-		loaded <- err
+		host.LoadRest(hctx, hostOpts)
+		close(loaded)
 	}()
-	if hostOpts.Offline() {
-		if err := <-loaded; err != nil {
-			return r, err
-		}
-		loaded <- nil
-	}
 	cloudSteps := startCloud(ctx, o.Cloud, r.Target, pathAddrs, o.From) // the clouds are asked while the probe runs
 	appSteps := startApp(ctx, o, tgt, addrs, deadline)                  // the protocol handshake too (app.go)
 	var wg sync.WaitGroup
@@ -230,10 +232,7 @@ func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
 		p.Timeout, p.Deadline = timeout, deadline
 		wg.Go(func() { probeSteps = p.Probe(ctx, tgt, addrs) })
 	}
-	if err := <-loaded; err != nil {
-		wg.Wait()
-		return r, err
-	}
+	<-loaded
 	for _, a := range pathAddrs {
 		if !local && !hostOpts.Offline() {
 			break

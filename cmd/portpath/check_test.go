@@ -106,6 +106,8 @@ func TestBadInputExitsTwo(t *testing.T) {
 		{"malformed dump", []string{"check", "127.0.0.1:1", "--no-probe", "--iptables-save", "testdata/bad-iptables.txt"}, "bad-iptables.txt:3"},
 		{"missing proc-net", []string{"check", "127.0.0.1:1", "--no-probe", "--proc-net", filepath.Join(dir, "nonet")}, "nonet"},
 		{"malformed nft json", []string{"check", "127.0.0.1:1", "--no-probe", "--nft-json", "testdata/bad-iptables.txt"}, "bad-iptables.txt"},
+		// the files are read while the name is resolved; a broken one wins over a failed lookup
+		{"malformed dump, name not resolved", []string{"check", "app.test:80", "--dns-server", "127.0.0.1:1", "--timeout", "2s", "--iptables-save", "testdata/bad-iptables.txt"}, "bad-iptables.txt:3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

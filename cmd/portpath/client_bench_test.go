@@ -78,7 +78,7 @@ func BenchmarkCheckLoopbackSteps(b *testing.B) {
 	})
 	b.Run("check", func(b *testing.B) {
 		args := []string{"check", target, "--dns-server", srv.Addr, "--provider", "none", "--timeout", "1s", "-o", "json",
-			"--iptables-save", "testdata/server-iptables.txt", "--proc-net", "testdata/server-net"}
+			"--iptables-save", "testdata/server-iptables.txt", "--nft-json", "testdata/server-nft.json", "--proc-net", "testdata/server-net"}
 		for b.Loop() {
 			if code := run(ctx, args, strings.NewReader(""), io.Discard, io.Discard); code == exitFailed || code == exitUsage {
 				b.Fatalf("exit %d", code)

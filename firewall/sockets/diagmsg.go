@@ -3,6 +3,7 @@ package sockets
 import (
 	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"syscall"
 )
 
@@ -15,6 +16,8 @@ const (
 	rtattrHdrLen      = 4
 	nlmsgErrorPayload = 4  // the errno at the start of struct nlmsgerr
 	sockDiagByFamily  = 20 // SOCK_DIAG_BY_FAMILY
+	tcpDiagGetSock    = 18 // TCPDIAG_GETSOCK, the request that came before SOCK_DIAG_BY_FAMILY
+	diagCompatReqLen  = 60 // struct inet_diag_req
 	nlmsgError        = 2
 	nlmsgDone         = 3
 	nlmFRequest       = 0x1
@@ -30,9 +33,16 @@ const (
 	diagStatesAll    = 0xfff
 	// offsets in struct inet_diag_msg: family, state, timer, retrans, then inet_diag_sockid
 	// (sport, dport, src[4], dst[4], if, cookie[2]), expires, rqueue, wqueue, uid, inode
+	diagMsgOffFamily = 0
 	diagMsgOffState  = 1
+	diagMsgOffSport  = 4
+	diagMsgOffDport  = 6
+	diagMsgOffSrc    = 8
+	diagMsgOffDst    = 24
 	diagMsgOffIf     = 40
+	diagMsgOffRqueue = 56
 	diagMsgOffWqueue = 60
+	diagMsgOffUID    = 64
 	diagMsgOffInode  = 68
 )
 
@@ -54,12 +64,32 @@ func diagRequest(family, proto uint8, states uint32, seq uint32) []byte {
 	return b
 }
 
+// compatRequest builds a dump of every TCP socket in the given states, of both families in
+// one request: TCPDIAG_GETSOCK with struct inet_diag_req, which the kernel answers for
+// family AF_UNSPEC (SOCK_DIAG_BY_FAMILY wants one family, so two walks of its tables).
+func compatRequest(states uint32, seq uint32) []byte {
+	b := make([]byte, nlmsgHdrLen+diagCompatReqLen)
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], uint32(len(b)))
+	ne.PutUint16(b[4:], tcpDiagGetSock)
+	ne.PutUint16(b[6:], nlmFRequest|nlmFDump)
+	ne.PutUint32(b[8:], seq)
+	// idiag_family, src_len, dst_len, ext stay 0, then the 48-byte inet_diag_sockid
+	ne.PutUint32(b[nlmsgHdrLen+52:], states)
+	return b
+}
+
 // diagEntry is what one inet_diag_msg says.
 type diagEntry struct {
+	family  uint8
+	local   netip.AddrPort
+	remote  netip.AddrPort
 	inode   uint64
 	ifindex uint32
 	state   uint8
+	rqueue  uint32
 	wqueue  uint32
+	uid     uint32
 	v6only  Tri
 }
 
@@ -90,7 +120,7 @@ func parseDiagMessages(b []byte, seq uint32) (entries []diagEntry, done bool, er
 				return entries, done, fmt.Errorf("sock_diag: %w", syscall.Errno(-errno))
 			}
 			continue
-		case sockDiagByFamily:
+		case sockDiagByFamily, tcpDiagGetSock:
 		default:
 			continue
 		}
@@ -98,9 +128,14 @@ func parseDiagMessages(b []byte, seq uint32) (entries []diagEntry, done bool, er
 			return entries, done, fmt.Errorf("sock_diag: short inet_diag_msg (%d bytes)", len(body))
 		}
 		e := diagEntry{
+			family:  body[diagMsgOffFamily],
+			local:   diagAddrPort(body, diagMsgOffSrc, diagMsgOffSport),
+			remote:  diagAddrPort(body, diagMsgOffDst, diagMsgOffDport),
 			state:   body[diagMsgOffState],
 			ifindex: ne.Uint32(body[diagMsgOffIf:]),
+			rqueue:  ne.Uint32(body[diagMsgOffRqueue:]),
 			wqueue:  ne.Uint32(body[diagMsgOffWqueue:]),
+			uid:     ne.Uint32(body[diagMsgOffUID:]),
 			inode:   uint64(ne.Uint32(body[diagMsgOffInode:])),
 		}
 		for attrs := body[diagMsgLen:]; len(attrs) >= rtattrHdrLen; {
@@ -124,3 +159,18 @@ func parseDiagMessages(b []byte, seq uint32) (entries []diagEntry, done bool, er
 }
 
 func align4(n int) int { return (n + 3) &^ 3 }
+
+// diagAddrPort reads an address and port of inet_diag_sockid: 4 bytes of the 16 for
+// AF_INET, all 16 for AF_INET6 (an IPv4-mapped one stays 16 bytes, as in /proc/net/tcp6).
+func diagAddrPort(body []byte, addrOff, portOff int) netip.AddrPort {
+	port := binary.BigEndian.Uint16(body[portOff:])
+	if body[diagMsgOffFamily] == afInet6 {
+		return netip.AddrPortFrom(netip.AddrFrom16([16]byte(body[addrOff:addrOff+16])), port)
+	}
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte(body[addrOff:addrOff+4])), port)
+}
+
+// socket is the entry as a Socket of proto, as the /proc/net files would show it.
+func (e diagEntry) socket(proto string) Socket {
+	return Socket{Proto: proto, Local: e.local, Remote: e.remote, State: e.state, Inode: e.inode, UID: int(e.uid), RxQueue: int(e.rqueue)}
+}

@@ -188,3 +188,93 @@ func TestSSAgreesWithSockDiag(t *testing.T) {
 		}
 	}
 }
+
+// DumpTCP's one walk finds what /proc/net/tcp and tcp6 list: an IPv4 connection, an IPv6
+// one, an AF_INET6 socket with IPv4-mapped addresses, and a TIME_WAIT socket, each with the
+// same addresses, state and inode.
+func TestDumpTCPAgreesWithProcNet(t *testing.T) {
+	l4 := listenOrSkip(t, "tcp4", "127.0.0.1:0")
+	l6 := listenOrSkip(t, "tcp6", "[::1]:0")
+	mapped := listenMapped(t)
+	dial := func(a net.Addr) net.Conn {
+		c, err := net.Dial("tcp", a.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	c4, c6, cm := dial(l4.Addr()), dial(l6.Addr()), dial(mapped)
+	// the side that closes first keeps its port in TIME_WAIT
+	tw := dial(l4.Addr())
+	tw.Close()
+	want := map[netip.AddrPort]uint8{
+		addrPortOf(t, c4.LocalAddr()): StateEstablished,
+		addrPortOf(t, c6.LocalAddr()): StateEstablished,
+		addrPortOf(t, cm.LocalAddr()): StateEstablished,
+		addrPortOf(t, tw.LocalAddr()): 0, // FIN_WAIT2 or TIME_WAIT, whichever the kernel is at
+	}
+	// the server side of the mapped connection: an AF_INET6 child with ::ffff: addresses
+	mappedRemote := netip.AddrPortFrom(netip.AddrFrom16(addrPortOf(t, cm.LocalAddr()).Addr().As16()), addrPortOf(t, cm.LocalAddr()).Port())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dumped, err := DumpTCP(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []Socket
+	for _, f := range []struct {
+		name string
+		v6   bool
+	}{{"/proc/net/tcp", false}, {"/proc/net/tcp6", true}} {
+		b, err := os.ReadFile(f.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss, err := ParseProcNet(bytes.NewReader(b), f.name, "tcp", f.v6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed = append(listed, ss...)
+	}
+	find := func(ss []Socket, match func(Socket) bool) (Socket, bool) {
+		i := slices.IndexFunc(ss, match)
+		if i < 0 {
+			return Socket{}, false
+		}
+		return ss[i], true
+	}
+	for local, state := range want {
+		byLocal := func(s Socket) bool {
+			return s.Local == local || s.Local == netip.AddrPortFrom(netip.AddrFrom16(local.Addr().As16()), local.Port())
+		}
+		d, okD := find(dumped, byLocal)
+		p, okP := find(listed, byLocal)
+		if !okD || !okP {
+			t.Errorf("%s: in the dump %v, in /proc/net %v; want both", local, okD, okP)
+			continue
+		}
+		if d.Local != p.Local || d.Remote != p.Remote || d.Inode != p.Inode || d.UID != p.UID {
+			t.Errorf("%s: dump %+v, /proc/net %+v", local, d, p)
+		}
+		if state != 0 && (d.State != state || p.State != state) {
+			t.Errorf("%s: state %s in the dump, %s in /proc/net, want %s", local, StateName(d.State), StateName(p.State), StateName(state))
+		}
+	}
+	byRemote := func(s Socket) bool { return s.Remote == mappedRemote }
+	d, okD := find(dumped, byRemote)
+	p, okP := find(listed, byRemote)
+	if !okD || !okP || d.Local != p.Local || !d.Local.Addr().Is6() || !d.Local.Addr().Is4In6() {
+		t.Errorf("the mapped listener's connection: dump %+v (%v), /proc/net %+v (%v); want the same ::ffff: socket", d, okD, p, okP)
+	}
+}
+
+func addrPortOf(t *testing.T, a net.Addr) netip.AddrPort {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ap
+}
