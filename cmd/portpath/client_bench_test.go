@@ -4,12 +4,15 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"golang.org/x/sys/unix"
 
 	"github.com/portpath/portpath/firewall"
@@ -20,10 +23,12 @@ import (
 
 // BenchmarkCheckLoopbackSteps times a whole loopback check — DNS through a real DNS server,
 // the connect probe, the WebSocket handshake and the client.* steps — and each of those
-// steps alone. The server's layers come from small files (testdata), so that this host's
-// live firewall, read when the target is local, does not dominate. Run with -benchtime=50x;
-// the check should take about DNS plus its slowest other step, since they run at the same time.
-// host-live and check-live-host do the same with this host's live firewall and sockets.
+// steps alone, at loopback speed. The server's layers come from small files (testdata), so
+// that this host's live firewall, read when the target is local, does not dominate. Here the
+// steps take microseconds (the client steps' walk of the kernel's socket tables, about a
+// millisecond, is the slowest) and the check's own work — flags, files, the report — is what
+// adds up; BenchmarkCheckConcurrentSteps gives the steps real waits. host-live and
+// check-live-host do the same with this host's live firewall and sockets. Run with -benchtime=50x.
 func BenchmarkCheckLoopbackSteps(b *testing.B) {
 	port := loopbackListener(b)
 	srv := dnstest.Start(b, dnstest.Zone{Addrs: map[string][]string{"app.test": {"127.0.0.1"}}})
@@ -134,4 +139,79 @@ func BenchmarkCheckDropWithinTimeout(b *testing.B) {
 	}
 	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
 	b.ReportMetric(float64((worst - 500*time.Millisecond).Microseconds()), "over-timeout-µs")
+}
+
+// BenchmarkCheckConcurrentSteps gives the steps waits like those of a real network, on
+// loopback: the DNS server answers after 10 ms, the WebSocket server sends its 101 after
+// 40 ms; the client steps list this machine's sockets. Each iteration runs every step alone
+// the way a client would — the probe and the handshake need the address, so alone they
+// resolve the name first — and then the whole check, and reports the check's time against
+// the slowest step's (check/slowest): with the steps at the same time it stays near 1.
+func BenchmarkCheckConcurrentSteps(b *testing.B) {
+	const dnsDelay, serverDelay = 10 * time.Millisecond, 40 * time.Millisecond
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(serverDelay)
+		c, err := websocket.Accept(w, r, nil)
+		if err == nil {
+			c.CloseNow()
+		}
+	})
+	srv := httptest.NewServer(mux)
+	b.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	dnsSrv := dnstest.Start(b, dnstest.Zone{Addrs: map[string][]string{"app.test": {"127.0.0.1"}}, Delay: dnsDelay})
+	target := "ws://app.test:" + strconv.Itoa(port) + "/ws"
+	tgt, _ := probe.ParseTarget(target)
+	ctx := context.Background()
+	lookup := func() []netip.Addr {
+		ans, err := (&probe.DNSLookup{Servers: []string{dnsSrv.Addr}, Timeout: time.Second}).Lookup(ctx, "app.test")
+		if err != nil {
+			b.Fatal(err)
+		}
+		return ans.Addrs
+	}
+	o := &checkOptions{Timeout: time.Second}
+	steps := map[string]func(){
+		"dns": func() { lookup() },
+		"probe": func() {
+			if s := (&probe.Prober{Timeout: time.Second}).Probe(ctx, tgt, lookup()); s[0].Symptom != report.Connected {
+				b.Fatal(s[0].Detail)
+			}
+		},
+		"protocol": func() {
+			if s := startApp(ctx, o, tgt, lookup(), time.Now().Add(time.Second))(nil); s[0].Decision != report.Allow {
+				b.Fatal(s[0].Detail)
+			}
+		},
+		"client": func() { probe.ClientSteps(ctx, probe.ClientOptions{Timeout: time.Second}, tgt, nil) },
+	}
+	args := []string{"check", target, "--dns-server", dnsSrv.Addr, "--provider", "none", "--timeout", "1s", "-o", "json",
+		"--iptables-save", "testdata/server-iptables.txt", "--nft-json", "testdata/server-nft.json", "--proc-net", "testdata/server-net"}
+	var total, slowestTotal time.Duration
+	took := map[string]time.Duration{}
+	for b.Loop() {
+		var slowest time.Duration
+		for name, step := range steps {
+			start := time.Now()
+			step()
+			d := time.Since(start)
+			took[name] += d
+			slowest = max(slowest, d)
+		}
+		start := time.Now()
+		var out strings.Builder
+		// the copied socket table has no listener on the port: the verdict is blocked there
+		if code := run(ctx, args, strings.NewReader(""), &out, io.Discard); code == exitFailed || code == exitUsage || !strings.Contains(out.String(), "101 Switching Protocols") {
+			b.Fatalf("exit %d: %s", code, out.String())
+		}
+		total += time.Since(start)
+		slowestTotal += slowest
+	}
+	n := float64(b.N)
+	for name, d := range took {
+		b.ReportMetric(float64(d.Microseconds())/1000/n, name+"-ms")
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/n, "check-ms")
+	b.ReportMetric(float64(total)/float64(slowestTotal), "check/slowest")
 }

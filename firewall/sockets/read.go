@@ -39,7 +39,8 @@ var procNetFiles = []struct {
 // for this namespace. Missing files are recorded in
 // Table.Missing; none at all is an error, and so is a file that does not parse.
 //
-// For the live table, v6only, bound devices and backlogs come from sock_diag, or from
+// For the live table, the TCP sockets come from one sock_diag dump (DumpTCP; the tcp and
+// tcp6 files when it fails), and v6only, bound devices and backlogs from sock_diag, or from
 // `ss -Hltnue` when sock_diag fails. A copied directory cannot tell them (nor the copied
 // host's net.ipv6.bindv6only), unless it holds SSFile.
 //
@@ -48,7 +49,16 @@ var procNetFiles = []struct {
 func Read(ctx context.Context, procNet string, procRoot string) (*Table, error) {
 	clean := filepath.Clean(procNet)
 	t := &Table{Dir: procNet, Live: clean == LiveProcNet || clean == "/proc/self/net"}
+	var tcpDumped bool
+	if t.Live {
+		// one sock_diag walk of the kernel's tables instead of two for the tcp and tcp6 files
+		ss, err := DumpTCP(ctx)
+		t.Sockets, tcpDumped = ss, err == nil
+	}
 	for _, f := range procNetFiles {
+		if tcpDumped && f.proto == "tcp" {
+			continue
+		}
 		path := filepath.Join(procNet, f.name)
 		fh, err := os.Open(path)
 		if errors.Is(err, fs.ErrNotExist) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -24,6 +25,8 @@ type Zone struct {
 	Silent map[string]bool
 	// NoChase makes the server answer with the first CNAME only, as a forwarder that does not chase.
 	NoChase bool
+	// Delay holds each answer back this long, as a resolver far away would.
+	Delay time.Duration
 }
 
 // Server is a running DNS server.
@@ -70,6 +73,7 @@ func (s *Server) answer(w dns.ResponseWriter, q *dns.Msg, z Zone) {
 		w.WriteMsg(m)
 		return
 	}
+	time.Sleep(z.Delay)
 	qs := q.Question[0]
 	name := strings.ToLower(strings.TrimSuffix(qs.Name, "."))
 	if z.Silent[name] {
