@@ -231,7 +231,13 @@ func proxySteps(ctx context.Context, o ClientOptions, t report.Target) []report.
 // proxyProbe connects to the proxy's host:port (a name is resolved by the system).
 func proxyProbe(ctx context.Context, p *Prober, hostport string) report.Step {
 	host, port, _ := net.SplitHostPort(hostport)
-	addrs, err := Resolve(ctx, nil, host)
+	rctx := ctx
+	if !p.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithDeadline(ctx, p.Deadline)
+		defer cancel()
+	}
+	addrs, err := Resolve(rctx, nil, host)
 	if err != nil {
 		return report.Step{Symptom: report.DNSFailure, Error: err.Error()}
 	}

@@ -272,10 +272,10 @@ func readEphemeral(ctx context.Context, root, proto string) (EphemeralState, err
 		}
 	}
 	// This machine's TCP sockets come from one sock_diag walk of the kernel's tables; the
-	// tcp and tcp6 files (a copy, or where netlink is refused) are read at the same time,
-	// as each walks the tables once more.
-	if root == DefaultProcRoot && proto == "tcp" {
-		if ss, err := sockets.DumpTCP(ctx); err == nil {
+	// files (a copy, or where sock_diag is refused) are read at the same time, as each of
+	// tcp and tcp6 walks the tables once more.
+	if proto == "tcp" {
+		if ss, ok := sockets.LiveTCP(ctx, filepath.Join(root, "net")); ok {
 			s.Sockets = ss
 			return s, nil
 		}

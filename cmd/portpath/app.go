@@ -16,10 +16,10 @@ import (
 const appParallel = 8
 
 // startApp begins the application-protocol step (app.protocol) for every address, at the
-// same time as the connect probe and within the same --timeout (and the check's deadline): each address gets one
-// connection and at most one handshake. The returned function waits for the handshakes and
-// classifies them; it takes the cloud steps, which say whether the server is in mainland
-// China (where a reset of an unfiled domain is the ICP filing block).
+// same time as the connect probe and by the same deadline, the end of --timeout: each
+// address gets one connection and at most one handshake. The returned function waits for
+// the handshakes and classifies them; it takes the cloud steps, which say whether the server
+// is in mainland China (where a reset of an unfiled domain is the ICP filing block).
 func startApp(ctx context.Context, o *checkOptions, t report.Target, addrs []netip.Addr, deadline time.Time) func(cloud []report.Step) []report.Step {
 	skipped := func(detail string) func([]report.Step) []report.Step {
 		return func([]report.Step) []report.Step {

@@ -221,16 +221,15 @@ func buildReport(ctx context.Context, o *checkOptions) (report.Report, error) {
 	appSteps := startApp(ctx, o, tgt, addrs, deadline)                  // the protocol handshake too (app.go)
 	var wg sync.WaitGroup
 	var probeSteps []report.Step
-	switch {
-	case o.NoProbe:
-		r.Steps = append(r.Steps, report.Step{Layer: "probe." + tgt.Transport, Decision: report.Skipped, Detail: "not probed (--no-probe)"})
-	default:
+	if !o.NoProbe {
 		p := o.Prober
 		if p == nil {
 			p = &probe.Prober{}
 		}
 		p.Timeout, p.Deadline = timeout, deadline
 		wg.Go(func() { probeSteps = p.Probe(ctx, tgt, addrs) })
+	} else {
+		r.Steps = append(r.Steps, report.Step{Layer: "probe." + tgt.Transport, Decision: report.Skipped, Detail: "not probed (--no-probe)"})
 	}
 	<-loaded
 	for _, a := range pathAddrs {

@@ -47,14 +47,9 @@ var procNetFiles = []struct {
 // procRoot is the /proc to search for the processes owning the sockets; empty skips the search.
 // Processes of other users that cannot be read only make Table.OwnersNote say so.
 func Read(ctx context.Context, procNet string, procRoot string) (*Table, error) {
-	clean := filepath.Clean(procNet)
-	t := &Table{Dir: procNet, Live: clean == LiveProcNet || clean == "/proc/self/net"}
+	t := &Table{Dir: procNet, Live: isLive(procNet)}
 	var tcpDumped bool
-	if t.Live {
-		// one sock_diag walk of the kernel's tables instead of two for the tcp and tcp6 files
-		ss, err := DumpTCP(ctx)
-		t.Sockets, tcpDumped = ss, err == nil
-	}
+	t.Sockets, tcpDumped = LiveTCP(ctx, procNet)
 	for _, f := range procNetFiles {
 		if tcpDumped && f.proto == "tcp" {
 			continue
@@ -98,6 +93,23 @@ func Read(ctx context.Context, procNet string, procRoot string) (*Table, error) 
 		t.OwnersNote = "a copy of /proc/net does not name the processes owning the sockets"
 	}
 	return t, nil
+}
+
+// isLive reports whether procNet is this process's own network namespace's /proc/net.
+func isLive(procNet string) bool {
+	clean := filepath.Clean(procNet)
+	return clean == LiveProcNet || clean == "/proc/self/net"
+}
+
+// LiveTCP lists the TCP sockets of procNet when it is this host's own /proc/net, with one
+// sock_diag walk of the kernel's tables (DumpTCP) instead of the two that reading its tcp
+// and tcp6 files takes. ok is false for a copy, or when sock_diag fails: read the files then.
+func LiveTCP(ctx context.Context, procNet string) (ss []Socket, ok bool) {
+	if !isLive(procNet) {
+		return nil, false
+	}
+	ss, err := DumpTCP(ctx)
+	return ss, err == nil
 }
 
 // readKernelLive fills in v6only, devices and backlogs from sock_diag, else from ss.
