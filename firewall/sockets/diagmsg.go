@@ -46,21 +46,26 @@ const (
 	diagMsgOffInode  = 68
 )
 
+// dumpRequest is a netlink dump request of type typ with a zeroed payload of n bytes to fill.
+func dumpRequest(typ uint16, seq uint32, n int) (b, payload []byte) {
+	b = make([]byte, nlmsgHdrLen+n)
+	ne := binary.NativeEndian
+	ne.PutUint32(b[0:], uint32(len(b)))
+	ne.PutUint16(b[4:], typ)
+	ne.PutUint16(b[6:], nlmFRequest|nlmFDump)
+	ne.PutUint32(b[8:], seq)
+	return b, b[nlmsgHdrLen:]
+}
+
 // diagRequest builds a dump request for one family and protocol. The kernel sends
 // INET_DIAG_SKV6ONLY only with the TCLASS extension, and only for LISTEN and CLOSE sockets
 // of AF_INET6, which covers TCP listeners and unconnected UDP sockets.
 func diagRequest(family, proto uint8, states uint32, seq uint32) []byte {
-	b := make([]byte, nlmsgHdrLen+diagReqLen)
-	ne := binary.NativeEndian
-	ne.PutUint32(b[0:], uint32(len(b)))
-	ne.PutUint16(b[4:], sockDiagByFamily)
-	ne.PutUint16(b[6:], nlmFRequest|nlmFDump)
-	ne.PutUint32(b[8:], seq)
-	r := b[nlmsgHdrLen:]
+	b, r := dumpRequest(sockDiagByFamily, seq, diagReqLen)
 	r[0] = family
 	r[1] = proto
 	r[2] = 1 << (inetDiagTclass - 1)
-	ne.PutUint32(r[4:], states)
+	binary.NativeEndian.PutUint32(r[4:], states)
 	return b
 }
 
@@ -68,14 +73,9 @@ func diagRequest(family, proto uint8, states uint32, seq uint32) []byte {
 // one request: TCPDIAG_GETSOCK with struct inet_diag_req, which the kernel answers for
 // family AF_UNSPEC (SOCK_DIAG_BY_FAMILY wants one family, so two walks of its tables).
 func compatRequest(states uint32, seq uint32) []byte {
-	b := make([]byte, nlmsgHdrLen+diagCompatReqLen)
-	ne := binary.NativeEndian
-	ne.PutUint32(b[0:], uint32(len(b)))
-	ne.PutUint16(b[4:], tcpDiagGetSock)
-	ne.PutUint16(b[6:], nlmFRequest|nlmFDump)
-	ne.PutUint32(b[8:], seq)
+	b, r := dumpRequest(tcpDiagGetSock, seq, diagCompatReqLen)
 	// idiag_family, src_len, dst_len, ext stay 0, then the 48-byte inet_diag_sockid
-	ne.PutUint32(b[nlmsgHdrLen+52:], states)
+	binary.NativeEndian.PutUint32(r[52:], states)
 	return b
 }
 
