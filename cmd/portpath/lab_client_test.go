@@ -18,10 +18,15 @@ import (
 func (l *lab) holdConnections(ns, addr, port string, n int, close bool) {
 	l.t.Helper()
 	step := `exec {fd}<>/dev/tcp/` + addr + `/` + port
+	settle := ""
 	if close {
 		step += `; exec {fd}>&-`
+		// ready once every closed socket has reached TIME_WAIT: one still in FIN_WAIT1/2
+		// is being moved into the kernel's time-wait table, and a connect() racing that move
+		// can find its port free
+		settle = `for j in $(seq 50); do [ -z "$(ss -Htn state fin-wait-1 state fin-wait-2 dst ` + addr + ` dport = :` + port + `)" ] && break; sleep 0.1; done; `
 	}
-	script := `set -e; for i in $(seq ` + strconv.Itoa(n) + `); do ` + step + `; done; echo ready; exec sleep 600`
+	script := `set -e; for i in $(seq ` + strconv.Itoa(n) + `); do ` + step + `; done; ` + settle + `echo ready; exec sleep 600`
 	cmd := exec.Command("ip", "netns", "exec", ns, "bash", "-c", script)
 	if netlab.Ready(l.t, cmd) != "ready" {
 		l.t.Fatalf("could not open %d connections to %s:%s from %s", n, addr, port, ns)
